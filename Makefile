@@ -1,0 +1,32 @@
+# Terceiriza CS — `make run` starts the app, `make test` runs the tests (both set up .venv).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.instalado-$(shell cksum requirements.txt | cut -d' ' -f1)
+
+.PHONY: run test test-long lint format install
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.instalado-* && touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/streamlit run app.py --server.port 8501 --server.address 0.0.0.0
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not longo and not browser"
+
+test-long: $(STAMP)
+	$(PY) -m pytest -q -m "longo"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .

@@ -1,0 +1,239 @@
+"""Configurações (admin): provider credentials, the dispatch brake, users, audit."""
+
+from datetime import time
+
+import pandas as pd
+import streamlit as st
+
+from ui.navegacao import exigir_acesso
+
+usuario = exigir_acesso("configuracoes")
+
+# Imports after the guard: nothing below runs for a visitor without the role.
+from db.uow import UnidadeDeTrabalho  # noqa: E402
+from services import auditoria, config, usuarios  # noqa: E402
+from services.cripto import ChaveSecretaErro  # noqa: E402
+from ui.formato import data_hora  # noqa: E402
+
+st.title("Configurações")
+if aviso := st.session_state.pop("_aviso_configuracoes", None):
+    st.success(aviso)
+
+
+def _avisar_e_recarregar(mensagem: str) -> None:
+    """Redraw the page with fresh data and show the outcome at its top."""
+    st.session_state["_aviso_configuracoes"] = mensagem
+    st.rerun()
+
+
+def _listar(grupo: str) -> list[config.ValorExibido]:
+    with UnidadeDeTrabalho() as uow:
+        return config.listar(uow.session, grupo)
+
+
+def _gravar(valores: dict[str, str]) -> None:
+    """Store all values or none; show the outcome in pt-BR."""
+    try:
+        with UnidadeDeTrabalho() as uow:
+            config.definir_varios(uow.session, valores, usuario=usuario.username)
+            uow.commit()
+    except (config.ValorInvalido, ChaveSecretaErro) as exc:
+        st.error(str(exc))
+        return
+    _avisar_e_recarregar(
+        "Alterações salvas: " + ", ".join(config.CHAVES[k].rotulo for k in valores) + "."
+    )
+
+
+def _aba_provedor(grupo: str) -> None:
+    try:
+        valores = _listar(grupo)
+    except ChaveSecretaErro as exc:
+        st.error(str(exc))
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Campo": [v.chave.rotulo for v in valores],
+                "Chave": [v.chave.nome for v in valores],
+                "Valor atual": [
+                    (v.exibicao if v.definido or v.exibicao else "não definido")
+                    + ("" if v.definido or not v.exibicao else " (padrão)")
+                    for v in valores
+                ],
+                "Atualizado em": [data_hora(v.atualizado_em) for v in valores],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    with st.form(f"form_{grupo}", clear_on_submit=False):
+        st.markdown("**Rotacionar credenciais** — deixe em branco os segredos que não mudam.")
+        entradas = {}
+        for v in valores:
+            c = v.chave
+            if c.secreta:
+                entradas[c.nome] = st.text_input(
+                    c.rotulo,
+                    type="password",
+                    placeholder=f"atual: {v.exibicao}" if v.definido else "não definido",
+                    help=c.descricao,
+                    key=f"in_{c.nome}",
+                )
+            else:
+                entradas[c.nome] = st.text_input(
+                    c.rotulo, value=v.exibicao, help=c.descricao, key=f"in_{c.nome}"
+                )
+        confirmar = st.checkbox("Confirmo a substituição dos valores informados", key=f"ok_{grupo}")
+        enviado = st.form_submit_button("Rotacionar", type="primary")
+    if enviado:
+        atuais = {v.chave.nome: v for v in valores}
+        mudancas = {
+            nome: valor
+            for nome, valor in entradas.items()
+            if (config.CHAVES[nome].secreta and valor != "")
+            or (not config.CHAVES[nome].secreta and valor != atuais[nome].exibicao)
+        }
+        if not mudancas:
+            st.info("Nenhum valor foi alterado.")
+        elif not confirmar:
+            st.warning("Marque a confirmação para substituir os valores.")
+        else:
+            _gravar(mudancas)
+
+
+def _hora(valor: str) -> time:
+    hora, minuto = valor.split(":")
+    return time(int(hora), int(minuto))
+
+
+def _aba_freio() -> None:
+    atuais = {v.chave.nome: v.exibicao for v in _listar("disparo")}
+    st.caption("Limites que valem para todo envio de WhatsApp (horário de São Paulo).")
+    with st.form("form_disparo"):
+        pausado = st.toggle("Pausar todos os disparos", value=atuais["disparo_pausado"] == "true")
+        por_segundo = st.number_input(
+            "Mensagens por segundo", 1, 80, int(atuais["disparo_max_por_segundo"])
+        )
+        inicio = st.time_input("Início da janela", _hora(atuais["disparo_janela_inicio"]))
+        fim = st.time_input("Fim da janela", _hora(atuais["disparo_janela_fim"]))
+        por_aluno = st.number_input(
+            "Mensagens por aluno por dia", 1, 10, int(atuais["disparo_max_por_aluno_dia"])
+        )
+        automaticos = st.number_input(
+            "Envios automáticos por execução das regras",
+            0,
+            10000,
+            int(atuais["disparo_max_automatico_por_execucao"]),
+        )
+        salvar = st.form_submit_button("Salvar freio", type="primary")
+    if salvar:
+        novos = {
+            "disparo_pausado": "true" if pausado else "false",
+            "disparo_max_por_segundo": str(int(por_segundo)),
+            "disparo_janela_inicio": inicio.strftime("%H:%M"),
+            "disparo_janela_fim": fim.strftime("%H:%M"),
+            "disparo_max_por_aluno_dia": str(int(por_aluno)),
+            "disparo_max_automatico_por_execucao": str(int(automaticos)),
+        }
+        mudancas = {k: v for k, v in novos.items() if v != atuais[k]}
+        if not mudancas:
+            st.info("Nenhum valor foi alterado.")
+        else:
+            _gravar(mudancas)
+
+
+def _aba_usuarios() -> None:
+    with UnidadeDeTrabalho() as uow:
+        lista = usuarios.listar(uow.session)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Usuário": [u.username for u in lista],
+                "Nome": [u.nome for u in lista],
+                "E-mail": [u.email or "" for u in lista],
+                "Papel": [usuarios.PAPEIS[u.papel] for u in lista],
+                "Ativo": ["sim" if u.ativo else "não" for u in lista],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    esquerda, direita = st.columns(2)
+    with esquerda, st.form("form_novo_usuario", clear_on_submit=True):
+        st.markdown("**Novo usuário**")
+        username = st.text_input("Usuário (login)")
+        nome = st.text_input("Nome")
+        email = st.text_input("E-mail")
+        papel = st.selectbox("Papel", list(usuarios.PAPEIS), format_func=usuarios.PAPEIS.get)
+        senha = st.text_input("Senha inicial", type="password")
+        criar = st.form_submit_button("Criar usuário")
+    with direita, st.form("form_gerenciar_usuario"):
+        st.markdown("**Gerenciar usuário**")
+        alvo = st.selectbox("Usuário", [u.username for u in lista], key="alvo_usuario")
+        acao = st.radio("Ação", ["Desativar", "Reativar", "Redefinir senha"], horizontal=True)
+        nova_senha = st.text_input("Nova senha (para redefinir)", type="password")
+        aplicar = st.form_submit_button("Aplicar")
+    try:
+        if criar:
+            with UnidadeDeTrabalho() as uow:
+                usuarios.criar(
+                    uow.session,
+                    username=username,
+                    nome=nome,
+                    email=email,
+                    papel=papel,
+                    senha=senha,
+                    por=usuario.username,
+                )
+                uow.commit()
+            _avisar_e_recarregar(f"Usuário {username.strip().lower()} criado.")
+        if aplicar:
+            with UnidadeDeTrabalho() as uow:
+                if acao == "Redefinir senha":
+                    usuarios.redefinir_senha(uow.session, alvo, nova_senha, por=usuario.username)
+                else:
+                    usuarios.definir_ativo(
+                        uow.session, alvo, acao == "Reativar", por=usuario.username
+                    )
+                uow.commit()
+            _avisar_e_recarregar(f"{acao}: {alvo} — feito.")
+    except usuarios.UsuarioInvalido as exc:
+        st.error(str(exc))
+
+
+def _aba_auditoria() -> None:
+    with UnidadeDeTrabalho() as uow:
+        linhas = auditoria.recentes(uow.session)
+    if not linhas:
+        st.info("Nenhuma alteração registrada ainda.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Quando": [data_hora(linha["criado_em"]) for linha in linhas],
+                "Quem": [linha["usuario"] or "" for linha in linhas],
+                "Ação": [linha["acao"] for linha in linhas],
+                "Item": [linha["entidade_id"] or "" for linha in linhas],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+abas = st.tabs(
+    ["Hotmart", "Meta WhatsApp", "Chatwoot", "Freio de disparo", "Usuários", "Auditoria"]
+)
+with abas[0]:
+    _aba_provedor("hotmart")
+with abas[1]:
+    _aba_provedor("meta")
+with abas[2]:
+    _aba_provedor("chatwoot")
+with abas[3]:
+    _aba_freio()
+with abas[4]:
+    _aba_usuarios()
+with abas[5]:
+    _aba_auditoria()

@@ -1,0 +1,236 @@
+-- Terceiriza CS — database schema.
+-- Every table of the spec (shared/spec/especificacao-banco-de-dados.md) exactly as its DDL writes it,
+-- then the additions, each with a one-line reason. Idempotent: applying it again changes nothing.
+-- Applied by db.schema.aplicar_schema() at start-up and by `python -m services.cli migrate`.
+
+-- ============================================================================================
+-- Spec tables (unchanged)
+-- ============================================================================================
+
+CREATE TABLE IF NOT EXISTS configuracoes (
+    chave VARCHAR(100) PRIMARY KEY, -- Ex: 'hotmart_access_token'
+    valor TEXT NOT NULL,
+    descricao TEXT,
+    ativo BOOLEAN DEFAULT true,
+    atualizado_em TIMESTAMPTZ DEFAULT NOW()
+);
+
+CREATE TABLE IF NOT EXISTS produtos (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    nome VARCHAR(255) NOT NULL,
+    hotmart_product_id INTEGER UNIQUE, -- ID Unico Hotmart (ex: 3526906)
+    hotmart_subdomain VARCHAR(100), -- (Novo) Subdominio do Club para puxar aulas
+    capa_url TEXT,
+    ativo_monitoramento BOOLEAN DEFAULT false -- Botão ON/OFF do CS
+);
+
+CREATE TABLE IF NOT EXISTS ofertas (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    produto_id UUID REFERENCES produtos(id),
+    hotmart_offer_code VARCHAR(50), -- Código da Oferta (ex: n82b9jqz)
+    nome VARCHAR(255),
+    preco DECIMAL(10, 2),
+    moeda VARCHAR(3) DEFAULT 'BRL'
+);
+
+CREATE TABLE IF NOT EXISTS modulos (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    produto_id UUID REFERENCES produtos(id),
+    hotmart_module_id VARCHAR(50), -- ID Alfanumerico
+    nome VARCHAR(255),
+    ordem INTEGER,
+    UNIQUE(produto_id, hotmart_module_id)
+);
+
+CREATE TABLE IF NOT EXISTS aulas (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    modulo_id UUID REFERENCES modulos(id),
+    hotmart_page_hash VARCHAR(50), -- Hash da pagina na Hotmart
+    nome VARCHAR(255),
+    ordem INTEGER,
+    dias_liberacao INTEGER, -- Dripping (Libera em X dias)
+    UNIQUE(modulo_id, hotmart_page_hash)
+);
+
+CREATE TABLE IF NOT EXISTS alunos (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    nome VARCHAR(255),
+    email VARCHAR(255) UNIQUE,
+    celular VARCHAR(50), -- Formatado para WhatsApp (55...)
+    cpf VARCHAR(20),     -- Chave de unicidade opcional
+    foto_url TEXT,
+    ltv_total DECIMAL(10, 2) DEFAULT 0, -- Campo calculado
+    criado_em TIMESTAMPTZ DEFAULT NOW()
+);
+
+CREATE TABLE IF NOT EXISTS transacoes (
+    id VARCHAR(50) PRIMARY KEY, -- Transaction Code (HP...)
+    aluno_id UUID REFERENCES alunos(id),
+    produto_id UUID REFERENCES produtos(id),
+    oferta_id UUID REFERENCES ofertas(id),
+    status VARCHAR(50), -- APPROVED, REFUNDED, WAITING_PAYMENT
+    valor_pago DECIMAL(10, 2),
+    data_compra TIMESTAMPTZ,
+    data_garantia_fim TIMESTAMPTZ, -- Para automação de "Risco de Reembolso"
+    link_boleto TEXT, -- Para recuperação
+    codigo_pix TEXT,  -- Para recuperação
+    origem_src VARCHAR(100) -- Rastreamento
+);
+
+CREATE TABLE IF NOT EXISTS matriculas (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    aluno_id UUID REFERENCES alunos(id),
+    produto_id UUID REFERENCES produtos(id),
+    transacao_origem_id VARCHAR(50) REFERENCES transacoes(id),
+    status_acesso VARCHAR(20), -- ATIVO, BLOQUEADO, EXPIRADO
+    data_inicio TIMESTAMPTZ,
+    data_renovacao TIMESTAMPTZ, -- Para cobrar renovação
+    origem_primeiro_acesso VARCHAR(50) -- KPI: 'zap_terceiriza' ou 'email_hotmart'
+);
+
+CREATE TABLE IF NOT EXISTS progresso_aulas (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    matricula_id UUID REFERENCES matriculas(id),
+    aula_id UUID REFERENCES aulas(id),
+    data_conclusao TIMESTAMPTZ DEFAULT NOW(),
+    UNIQUE(matricula_id, aula_id)
+);
+
+CREATE TABLE IF NOT EXISTS tags (
+    id SERIAL PRIMARY KEY,
+    nome VARCHAR(50) UNIQUE, -- Ex: "vip", "churn_risk"
+    cor_hex VARCHAR(10)
+);
+
+CREATE TABLE IF NOT EXISTS alunos_tags (
+    aluno_id UUID REFERENCES alunos(id),
+    tag_id INTEGER REFERENCES tags(id),
+    PRIMARY KEY (aluno_id, tag_id)
+);
+
+CREATE TABLE IF NOT EXISTS templates (
+    id SERIAL PRIMARY KEY,
+    nome_meta VARCHAR(255), -- Nome exato na Meta
+    produto_id UUID REFERENCES produtos(id), -- Template exclusivo de um produto
+    conteudo_texto TEXT,
+    namespace VARCHAR(100),
+    status_meta VARCHAR(50) -- APPROVED, REJECTED
+);
+
+CREATE TABLE IF NOT EXISTS regras_automacao (
+    id SERIAL PRIMARY KEY,
+    nome VARCHAR(100),
+    gatilho VARCHAR(50), -- 'compra_aprovada', 'progresso_estagnado', 'aniversario_compra'
+    condicao_json JSONB, -- { "dias_sem_acesso": 7, "modulo_id": "uuid..." }
+    template_id INTEGER REFERENCES templates(id),
+    modo_execucao VARCHAR(20) DEFAULT 'SUGERIR', -- 'SUGERIR' (Fila) ou 'AUTOMATICO' (Direto)
+    ativo BOOLEAN DEFAULT true
+);
+
+CREATE TABLE IF NOT EXISTS filas_disparo (
+    id BIGSERIAL PRIMARY KEY,
+    regra_id INTEGER REFERENCES regras_automacao(id),
+    aluno_id UUID REFERENCES alunos(id),
+    template_id INTEGER REFERENCES templates(id),
+    status VARCHAR(20) DEFAULT 'pendente', -- pendente, aprovado, rejeitado, erro
+    data_criacao TIMESTAMPTZ DEFAULT NOW(),
+    motivo_rejeicao TEXT
+);
+
+CREATE TABLE IF NOT EXISTS logs_disparo (
+    id BIGSERIAL PRIMARY KEY,
+    aluno_id UUID REFERENCES alunos(id),
+    template_id INTEGER REFERENCES templates(id),
+    mensagem_id_whatsapp VARCHAR(100), -- WAMID
+    status_entrega VARCHAR(50), -- sent, delivered, read (Via Webhook Meta)
+    data_envio TIMESTAMPTZ DEFAULT NOW()
+);
+
+-- ============================================================================================
+-- Additions (additive only: indexes, new tables, nullable columns)
+-- ============================================================================================
+
+-- Schema version reported by /healthz; one row per applied version.
+CREATE TABLE IF NOT EXISTS schema_versao (
+    versao INTEGER PRIMARY KEY,
+    aplicado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+
+-- Logins of the back-office: streamlit-authenticator reads its credentials from here.
+CREATE TABLE IF NOT EXISTS usuarios (
+    id SERIAL PRIMARY KEY,
+    username VARCHAR(50) NOT NULL UNIQUE,
+    nome VARCHAR(255) NOT NULL,
+    email VARCHAR(255),
+    senha_hash VARCHAR(100) NOT NULL,
+    papel VARCHAR(20) NOT NULL CHECK (papel IN ('cs', 'gestor', 'admin')),
+    ativo BOOLEAN NOT NULL DEFAULT true,
+    criado_em TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    atualizado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+
+-- Raw inbound webhook events, stored before processing so nothing a provider sends is ever lost.
+CREATE TABLE IF NOT EXISTS eventos_webhook (
+    id BIGSERIAL PRIMARY KEY,
+    origem VARCHAR(20) NOT NULL,          -- 'hotmart' | 'meta'
+    evento_id VARCHAR(200),               -- the provider's event id; NULL when the body was unreadable
+    tipo VARCHAR(100),                    -- e.g. PURCHASE_APPROVED, statuses, messages
+    payload JSONB,                        -- parsed body; NULL when the JSON was malformed
+    corpo_bruto TEXT,                     -- raw body kept only when it could not be parsed
+    recebido_em TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    processado_em TIMESTAMPTZ,
+    erro TEXT,
+    UNIQUE (origem, evento_id)
+);
+
+-- Who did what: credential rotations, user management and (later) queue decisions and rule edits.
+CREATE TABLE IF NOT EXISTS auditoria (
+    id BIGSERIAL PRIMARY KEY,
+    usuario VARCHAR(50),
+    acao VARCHAR(50) NOT NULL,
+    entidade VARCHAR(50),
+    entidade_id VARCHAR(100),
+    detalhes JSONB,
+    criado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+
+-- ---- Indexes for every foreign key (joins and ON DELETE checks) ----------------------------
+-- modulos.produto_id, aulas.modulo_id, progresso_aulas.matricula_id and alunos_tags.aluno_id are
+-- the leading columns of their spec UNIQUE/PK indexes, which already serve them.
+CREATE INDEX IF NOT EXISTS ix_ofertas_produto_id ON ofertas (produto_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_transacoes_aluno_id ON transacoes (aluno_id); -- FK; LTV per student
+CREATE INDEX IF NOT EXISTS ix_transacoes_produto_id ON transacoes (produto_id); -- FK; revenue per product
+CREATE INDEX IF NOT EXISTS ix_transacoes_oferta_id ON transacoes (oferta_id); -- FK; LTV per offer
+CREATE INDEX IF NOT EXISTS ix_matriculas_aluno_id ON matriculas (aluno_id); -- FK; student profile
+CREATE INDEX IF NOT EXISTS ix_matriculas_produto_id ON matriculas (produto_id); -- FK; per-product progress
+CREATE INDEX IF NOT EXISTS ix_matriculas_transacao_origem_id ON matriculas (transacao_origem_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_progresso_aulas_aula_id ON progresso_aulas (aula_id); -- FK; lesson funnel
+CREATE INDEX IF NOT EXISTS ix_alunos_tags_tag_id ON alunos_tags (tag_id); -- FK; students by tag
+CREATE INDEX IF NOT EXISTS ix_templates_produto_id ON templates (produto_id); -- FK; templates of a product
+CREATE INDEX IF NOT EXISTS ix_regras_automacao_template_id ON regras_automacao (template_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_filas_disparo_regra_id ON filas_disparo (regra_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_filas_disparo_aluno_id ON filas_disparo (aluno_id); -- FK; student context
+CREATE INDEX IF NOT EXISTS ix_filas_disparo_template_id ON filas_disparo (template_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_logs_disparo_aluno_id ON logs_disparo (aluno_id); -- FK; messages of a student
+CREATE INDEX IF NOT EXISTS ix_logs_disparo_template_id ON logs_disparo (template_id); -- FK
+
+-- ---- Indexes for the filters the app runs ---------------------------------------------------
+CREATE INDEX IF NOT EXISTS ix_alunos_email_lower ON alunos (lower(email)); -- case-insensitive match/search
+CREATE INDEX IF NOT EXISTS ix_alunos_cpf ON alunos (cpf); -- match a buyer by CPF, search by CPF
+CREATE INDEX IF NOT EXISTS ix_alunos_celular ON alunos (celular); -- search by phone, inbound WhatsApp
+CREATE INDEX IF NOT EXISTS ix_transacoes_status ON transacoes (status); -- boleto/PIX recovery, rates
+CREATE INDEX IF NOT EXISTS ix_transacoes_data_compra ON transacoes (data_compra); -- period filters
+CREATE INDEX IF NOT EXISTS ix_transacoes_data_garantia_fim ON transacoes (data_garantia_fim); -- refund risk
+CREATE INDEX IF NOT EXISTS ix_matriculas_status_acesso ON matriculas (status_acesso); -- active students
+CREATE INDEX IF NOT EXISTS ix_matriculas_data_renovacao ON matriculas (data_renovacao); -- renewals due
+CREATE INDEX IF NOT EXISTS ix_progresso_aulas_data_conclusao ON progresso_aulas (data_conclusao); -- stalls
+CREATE INDEX IF NOT EXISTS ix_filas_disparo_status ON filas_disparo (status, data_criacao); -- the queue
+CREATE INDEX IF NOT EXISTS ix_logs_disparo_wamid ON logs_disparo (mensagem_id_whatsapp); -- status webhooks
+CREATE INDEX IF NOT EXISTS ix_logs_disparo_data_envio ON logs_disparo (data_envio); -- Logs page period
+CREATE INDEX IF NOT EXISTS ix_logs_disparo_status_entrega ON logs_disparo (status_entrega); -- funnel
+CREATE INDEX IF NOT EXISTS ix_eventos_webhook_pendentes ON eventos_webhook (recebido_em)
+    WHERE processado_em IS NULL; -- find events still to (re)process
+CREATE INDEX IF NOT EXISTS ix_auditoria_criado_em ON auditoria (criado_em); -- recent activity
+
+-- Current schema version (bump when an addition lands).
+INSERT INTO schema_versao (versao) VALUES (1) ON CONFLICT (versao) DO NOTHING;

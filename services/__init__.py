@@ -1,0 +1,1 @@
+"""Service layer: all SQL and all provider calls. Never imports Streamlit."""

@@ -1,0 +1,87 @@
+"""Command line for operators and cron: ``python -m services.cli {migrate, config}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy.exc import OperationalError
+
+from db.engine import DatabaseIndisponivel, motivo_seguro, obter_engine
+from db.schema import aplicar_schema
+from db.uow import UnidadeDeTrabalho
+from services import config
+from services.cripto import ChaveSecretaErro
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    versao = aplicar_schema(obter_engine())
+    print(f"Schema aplicado (versão {versao}).")
+    return 0
+
+
+def _config_set(args: argparse.Namespace) -> int:
+    with UnidadeDeTrabalho() as uow:
+        config.definir(uow.session, args.chave, args.valor, usuario="cli")
+        uow.commit()
+    print(f"{args.chave} atualizado.")
+    return 0
+
+
+def _config_get(args: argparse.Namespace) -> int:
+    with UnidadeDeTrabalho() as uow:
+        valor = config.exibir(uow.session, args.chave)
+    if not valor.definido and not valor.exibicao:
+        print(f"{args.chave}: (não definido)")
+        return 1
+    print(valor.exibicao)
+    return 0
+
+
+def _config_list(_args: argparse.Namespace) -> int:
+    with UnidadeDeTrabalho() as uow:
+        valores = config.listar(uow.session)
+    for v in valores:
+        quando = v.atualizado_em.strftime("%Y-%m-%d %H:%M") if v.atualizado_em else "padrão"
+        exibicao = v.exibicao if (v.definido or v.exibicao) else "(não definido)"
+        print(f"{v.chave.nome:<40} {exibicao:<45} {quando}")
+    return 0
+
+
+def construir_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every command."""
+    parser = argparse.ArgumentParser(prog="python -m services.cli", description="Terceiriza CS")
+    sub = parser.add_subparsers(dest="comando", required=True)
+
+    sub.add_parser("migrate", help="aplica schema.sql (idempotente)").set_defaults(func=_migrate)
+
+    cfg = sub.add_parser("config", help="credenciais e ajustes")
+    cfg_sub = cfg.add_subparsers(dest="acao", required=True)
+    p_set = cfg_sub.add_parser("set", help="grava um valor (segredos cifrados)")
+    p_set.add_argument("chave")
+    p_set.add_argument("valor")
+    p_set.set_defaults(func=_config_set)
+    p_get = cfg_sub.add_parser("get", help="mostra um valor (segredos mascarados)")
+    p_get.add_argument("chave")
+    p_get.set_defaults(func=_config_get)
+    cfg_sub.add_parser("list", help="lista todos os valores").set_defaults(func=_config_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; bad input and known failures print a pt-BR message and exit non-zero."""
+    args = construir_parser().parse_args(argv)
+    try:
+        if args.comando != "migrate":
+            aplicar_schema(obter_engine())
+        return args.func(args)
+    except (config.ValorInvalido, ChaveSecretaErro, DatabaseIndisponivel) as exc:
+        print(f"Erro: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"Erro: banco de dados indisponível ({motivo_seguro(exc)}).", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Login (streamlit-authenticator over ``usuarios``) and the role guard every page starts with."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import streamlit as st
+import streamlit_authenticator as stauth
+from sqlalchemy.exc import OperationalError
+
+from db.engine import DatabaseIndisponivel
+from db.uow import UnidadeDeTrabalho
+from services import bootstrap, cripto, usuarios
+from services.usuarios import Usuario
+
+NOME_COOKIE = "terceiriza_cs_sessao"
+CAMPOS_LOGIN = {
+    "Form name": "Entrar no Terceiriza CS",
+    "Username": "Usuário",
+    "Password": "Senha",
+    "Login": "Entrar",
+    "Captcha": "Captcha",
+}
+
+
+def preparar_banco() -> None:
+    """Make sure the database is up and migrated; a failure is a pt-BR message and a stop."""
+    try:
+        bootstrap.preparar()
+    except (DatabaseIndisponivel, OperationalError):
+        st.error("Banco de dados indisponível no momento. Tente novamente em instantes.")
+        st.stop()
+
+
+def _chave_cookie() -> str:
+    """Cookie signing key derived from the secret key (rotating that key logs everyone out)."""
+    try:
+        chave = cripto.chave_atual()
+    except cripto.ChaveSecretaErro as exc:
+        st.error(str(exc))
+        st.stop()
+    return hmac.new(chave, b"terceiriza-cs/cookie-login", hashlib.sha256).hexdigest()
+
+
+def autenticar() -> Usuario:
+    """Home.py's gate: show the login form until a valid active user is in; return that user."""
+    preparar_banco()
+    with UnidadeDeTrabalho() as uow:
+        credenciais = usuarios.credenciais_authenticator(uow.session)
+    autenticador = stauth.Authenticate(
+        credenciais,
+        NOME_COOKIE,
+        _chave_cookie(),
+        cookie_expiry_days=1,
+        auto_hash=False,
+        login_sleep_time=0,
+    )
+    st.session_state["_autenticador"] = autenticador
+    try:
+        autenticador.login(location="main", fields=CAMPOS_LOGIN, key="login")
+    except Exception:  # noqa: BLE001 - the library raises generic errors on odd input
+        st.error("Não foi possível entrar. Confira usuário e senha.")
+        st.stop()
+    status = st.session_state.get("authentication_status")
+    if status is False:
+        st.error("Usuário ou senha incorretos.")
+    if not status:
+        st.stop()
+    usuario = usuario_logado()
+    if usuario is None:
+        st.error("Usuário inativo ou removido. Fale com um administrador.")
+        st.stop()
+    return usuario
+
+
+def usuario_logado() -> Usuario | None:
+    """The logged-in user as the database sees it now (inactive users count as logged out)."""
+    if not st.session_state.get("authentication_status"):
+        return None
+    username = st.session_state.get("username")
+    if not username:
+        return None
+    with UnidadeDeTrabalho() as uow:
+        usuario = usuarios.buscar(uow.session, username)
+    return usuario if usuario and usuario.ativo else None
+
+
+def exigir_papel(*papeis: str) -> Usuario:
+    """First call of every page: stop with a pt-BR message unless a user with a role is in.
+
+    Navigation is not a security boundary (a fresh server runs pages/*.py directly), so this
+    check runs before any data is read.
+    """
+    preparar_banco()
+    usuario = usuario_logado()
+    if usuario is None:
+        st.warning("Sessão não iniciada. Entre pela página inicial.")
+        st.markdown("[Ir para o login](/)")
+        st.stop()
+    if usuario.papel not in papeis:
+        st.error("Sem permissão: seu perfil não tem acesso a esta página.")
+        st.stop()
+    return usuario
+
+
+def botao_sair() -> None:
+    """Logout button in the sidebar (clears the session and the cookie)."""
+    autenticador = st.session_state.get("_autenticador")
+    if st.sidebar.button("Sair", key="botao_sair", icon=":material/logout:"):
+        if autenticador is not None:
+            autenticador.logout(location="unrendered")
+        st.session_state["authentication_status"] = None
+        st.rerun()
