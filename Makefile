@@ -15,7 +15,7 @@ $(STAMP): requirements.txt
 	@rm -f $(VENV)/.instalado-* && touch $@
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port 8501 --server.address 0.0.0.0
+	$(VENV)/bin/streamlit run app.py --server.port 8501
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not longo and not browser"

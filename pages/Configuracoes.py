@@ -143,6 +143,31 @@ def _aba_freio() -> None:
             _gravar(mudancas)
 
 
+def _aba_geral() -> None:
+    atuais = {v.chave.nome: v.exibicao for v in _listar("geral")}
+    with st.form("form_geral"):
+        ticket = st.number_input(
+            "Ticket alto a partir de (R$)", 1, 1_000_000, int(atuais["ticket_alto_minimo"])
+        )
+        janela = st.number_input(
+            "Janela do primeiro acesso (horas após uma mensagem entregue)",
+            1,
+            720,
+            int(atuais["primeiro_acesso_janela_horas"]),
+        )
+        salvar = st.form_submit_button("Salvar", type="primary")
+    if salvar:
+        novos = {
+            "ticket_alto_minimo": str(int(ticket)),
+            "primeiro_acesso_janela_horas": str(int(janela)),
+        }
+        mudancas = {k: v for k, v in novos.items() if v != atuais[k]}
+        if not mudancas:
+            st.info("Nenhum valor foi alterado.")
+        else:
+            _gravar(mudancas)
+
+
 def _aba_usuarios() -> None:
     with UnidadeDeTrabalho() as uow:
         lista = usuarios.listar(uow.session)
@@ -223,7 +248,7 @@ def _aba_auditoria() -> None:
 
 
 abas = st.tabs(
-    ["Hotmart", "Meta WhatsApp", "Chatwoot", "Freio de disparo", "Usuários", "Auditoria"]
+    ["Hotmart", "Meta WhatsApp", "Chatwoot", "Freio de disparo", "Usuários", "Auditoria", "Geral"]
 )
 with abas[0]:
     _aba_provedor("hotmart")
@@ -237,3 +262,5 @@ with abas[4]:
     _aba_usuarios()
 with abas[5]:
     _aba_auditoria()
+with abas[6]:
+    _aba_geral()

@@ -132,10 +132,37 @@ CHAVES: dict[str, Chave] = {
             minimo=0,
             maximo=10000,
         ),
+        Chave(
+            "ticket_alto_minimo",
+            "geral",
+            "Ticket alto a partir de (R$)",
+            "Ofertas com preço igual ou acima deste valor são 'Alto ticket'",
+            tipo="inteiro",
+            padrao="500",
+            minimo=1,
+            maximo=1000000,
+        ),
+        Chave(
+            "primeiro_acesso_janela_horas",
+            "geral",
+            "Janela do primeiro acesso (horas)",
+            "Primeiro acesso até N horas após uma mensagem nossa entregue conta como "
+            "'zap_terceiriza'",
+            tipo="inteiro",
+            padrao="72",
+            minimo=1,
+            maximo=720,
+        ),
     ]
 }
 
-GRUPOS = {"hotmart": "Hotmart", "meta": "Meta WhatsApp", "chatwoot": "Chatwoot", "disparo": "Freio"}
+GRUPOS = {
+    "hotmart": "Hotmart",
+    "meta": "Meta WhatsApp",
+    "chatwoot": "Chatwoot",
+    "disparo": "Freio",
+    "geral": "Geral",
+}
 
 _HORA = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 

@@ -130,3 +130,16 @@ def test_short_password_is_refused(criar_usuario, banco):
     assert "pelo menos 8 caracteres" in _textos(at)
     with banco.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM usuarios")).scalar() == 1
+
+
+def test_admin_sets_the_ticket_threshold_and_first_access_window(criar_usuario):
+    username, _ = criar_usuario("admin")
+    at = _abrir(username)
+    geral = at.tabs[6]
+    geral.number_input[0].set_value(997)
+    geral.number_input[1].set_value(48)
+    geral.button[0].click().run()
+    assert "Alterações salvas" in _textos(at)
+    with UnidadeDeTrabalho() as uow:
+        assert config.obter_inteiro(uow.session, "ticket_alto_minimo") == 997
+        assert config.obter_inteiro(uow.session, "primeiro_acesso_janela_horas") == 48

@@ -57,8 +57,10 @@ def autenticar() -> Usuario:
         login_sleep_time=0,
     )
     st.session_state["_autenticador"] = autenticador
+    formulario = st.empty()
     try:
-        autenticador.login(location="main", fields=CAMPOS_LOGIN, key="login")
+        with formulario.container():
+            autenticador.login(location="main", fields=CAMPOS_LOGIN, key="login")
     except Exception:  # noqa: BLE001 - the library raises generic errors on odd input
         st.error("Não foi possível entrar. Confira usuário e senha.")
         st.stop()
@@ -67,6 +69,7 @@ def autenticar() -> Usuario:
         st.error("Usuário ou senha incorretos.")
     if not status:
         st.stop()
+    formulario.empty()  # the form stays on screen otherwise in the run that logged in
     usuario = usuario_logado()
     if usuario is None:
         st.error("Usuário inativo ou removido. Fale com um administrador.")
