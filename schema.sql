@@ -216,7 +216,7 @@ CREATE INDEX IF NOT EXISTS ix_logs_disparo_template_id ON logs_disparo (template
 
 -- ---- Indexes for the filters the app runs ---------------------------------------------------
 CREATE INDEX IF NOT EXISTS ix_alunos_email_lower ON alunos (lower(email)); -- case-insensitive match/search
-CREATE INDEX IF NOT EXISTS ix_alunos_cpf ON alunos (cpf); -- match a buyer by CPF, search by CPF
+CREATE UNIQUE INDEX IF NOT EXISTS ux_alunos_cpf ON alunos (cpf) WHERE cpf IS NOT NULL; -- one person, one row (CPF is the master key)
 CREATE INDEX IF NOT EXISTS ix_alunos_celular ON alunos (celular); -- search by phone, inbound WhatsApp
 CREATE INDEX IF NOT EXISTS ix_transacoes_status ON transacoes (status); -- boleto/PIX recovery, rates
 CREATE INDEX IF NOT EXISTS ix_transacoes_data_compra ON transacoes (data_compra); -- period filters
@@ -232,5 +232,84 @@ CREATE INDEX IF NOT EXISTS ix_eventos_webhook_pendentes ON eventos_webhook (rece
     WHERE processado_em IS NULL; -- find events still to (re)process
 CREATE INDEX IF NOT EXISTS ix_auditoria_criado_em ON auditoria (criado_em); -- recent activity
 
+-- ---- Version 2: Hotmart mirror --------------------------------------------------------------
+
+CREATE UNIQUE INDEX IF NOT EXISTS ux_ofertas_produto_codigo
+    ON ofertas (produto_id, hotmart_offer_code); -- upsert key: one offer per product and code
+CREATE UNIQUE INDEX IF NOT EXISTS ux_matriculas_aluno_produto
+    ON matriculas (aluno_id, produto_id); -- upsert key: one enrolment per student and product
+
+-- Transaction details the spec's columns do not hold, for ordering states and recovery rules.
+ALTER TABLE transacoes ADD COLUMN IF NOT EXISTS status_hotmart VARCHAR(50); -- spelling as received
+ALTER TABLE transacoes ADD COLUMN IF NOT EXISTS tipo_pagamento VARCHAR(30); -- BILLET, PIX, CREDIT_CARD…
+ALTER TABLE transacoes ADD COLUMN IF NOT EXISTS data_aprovacao TIMESTAMPTZ; -- approved_date
+ALTER TABLE transacoes ADD COLUMN IF NOT EXISTS recorrencia INTEGER; -- renewal number (1 = first charge)
+ALTER TABLE transacoes ADD COLUMN IF NOT EXISTS hotmart_subscriber_code VARCHAR(50); -- subscription link
+ALTER TABLE transacoes ADD COLUMN IF NOT EXISTS evento_em TIMESTAMPTZ; -- time of the newest applied event
+ALTER TABLE transacoes ADD COLUMN IF NOT EXISTS atualizado_em TIMESTAMPTZ DEFAULT NOW(); -- last write
+CREATE INDEX IF NOT EXISTS ix_transacoes_aluno_produto ON transacoes (aluno_id, produto_id, data_compra); -- enrolment status from the latest transaction
+
+-- Club and subscription facts of an enrolment (first-access KPI, renewals, access status).
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS hotmart_club_user_id VARCHAR(50); -- Club user_id
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS data_primeiro_acesso TIMESTAMPTZ; -- Club first access
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS data_ultimo_acesso TIMESTAMPTZ; -- Club last access
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS hotmart_subscriber_code VARCHAR(50); -- subscription
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS status_assinatura VARCHAR(30); -- ACTIVE, DELAYED, CANCELLED_BY_…
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS data_cancelamento TIMESTAMPTZ; -- access lasts until data_renovacao
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS atualizado_em TIMESTAMPTZ DEFAULT NOW(); -- last write
+
+CREATE INDEX IF NOT EXISTS ix_matriculas_club_user
+    ON matriculas (produto_id, hotmart_club_user_id); -- progress rows arrive by Club user id
+
+-- Cart abandonment (PURCHASE_OUT_OF_SHOPPING_CART), kept for the recovery rules.
+CREATE TABLE IF NOT EXISTS carrinhos_abandonados (
+    id BIGSERIAL PRIMARY KEY,
+    evento_id VARCHAR(200) UNIQUE,
+    produto_id UUID REFERENCES produtos(id),
+    aluno_id UUID REFERENCES alunos(id),
+    nome VARCHAR(255),
+    email VARCHAR(255),
+    celular VARCHAR(50),
+    hotmart_offer_code VARCHAR(50),
+    criado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+CREATE INDEX IF NOT EXISTS ix_carrinhos_produto_id ON carrinhos_abandonados (produto_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_carrinhos_aluno_id ON carrinhos_abandonados (aluno_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_carrinhos_criado_em ON carrinhos_abandonados (criado_em); -- recovery window
+
+-- Background jobs (sync, rules, dispatch): progress polled by every page, one per kind at a time.
+CREATE TABLE IF NOT EXISTS jobs (
+    id BIGSERIAL PRIMARY KEY,
+    tipo VARCHAR(30) NOT NULL,            -- sync_hotmart, regras, disparo, demo
+    status VARCHAR(20) NOT NULL DEFAULT 'executando', -- executando, concluido, erro
+    progresso INTEGER NOT NULL DEFAULT 0, -- 0..100
+    mensagem TEXT,                        -- current step, pt-BR
+    iniciado_por VARCHAR(50),
+    iniciado_em TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    terminado_em TIMESTAMPTZ,
+    parametros JSONB,                     -- e.g. the date window of a sync
+    resultado JSONB,                      -- counts
+    cursor JSONB,                         -- where to resume after a failure
+    erro TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_jobs_tipo_iniciado ON jobs (tipo, iniciado_em DESC); -- latest job of a kind
+
+-- Lifecycle order of a transaction status: a late event never moves a transaction back.
+CREATE OR REPLACE FUNCTION status_transacao_ordem(status TEXT) RETURNS INTEGER
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE status
+        WHEN 'STARTED' THEN 10 WHEN 'PROCESSING_TRANSACTION' THEN 10 WHEN 'PRE_ORDER' THEN 10
+        WHEN 'WAITING_PAYMENT' THEN 20 WHEN 'UNDER_ANALISYS' THEN 20
+        WHEN 'CANCELLED' THEN 30 WHEN 'EXPIRED' THEN 30 WHEN 'NO_FUNDS' THEN 30
+        WHEN 'BLOCKED' THEN 30 WHEN 'OVERDUE' THEN 30 WHEN 'DELAYED' THEN 30
+        WHEN 'APPROVED' THEN 40
+        WHEN 'COMPLETE' THEN 50
+        WHEN 'PROTESTED' THEN 60
+        WHEN 'PARTIALLY_REFUNDED' THEN 70
+        WHEN 'REFUNDED' THEN 80 WHEN 'CHARGEBACK' THEN 80
+        ELSE 25
+    END
+$$;
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1) ON CONFLICT (versao) DO NOTHING;
+INSERT INTO schema_versao (versao) VALUES (1), (2) ON CONFLICT (versao) DO NOTHING;

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from db.engine import DatabaseIndisponivel, motivo_seguro, obter_engine, verificar_conexao
 from db.schema import versao_schema
+from services.webhook_hotmart import webhook_hotmart
 
 
 def _saude() -> dict:
@@ -36,4 +37,7 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse(corpo)
 
 
-ROTAS = [Route("/healthz", healthz, methods=["GET"])]
+ROTAS = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/webhooks/hotmart", webhook_hotmart, methods=["POST"]),
+]

@@ -168,7 +168,7 @@ def test_every_addition_in_schema_sql_says_why():
     sem_motivo = [
         linha
         for i, linha in enumerate(linhas[inicio:], start=inicio)
-        if linha.startswith("CREATE")
+        if linha.startswith(("CREATE", "ALTER"))
         and "--" not in linha
         and not linhas[i - 1].startswith("--")
         and not (i + 1 < len(linhas) and "--" in linhas[i + 1] and linhas[i + 1].startswith(" "))

@@ -1,0 +1,294 @@
+"""Hotmart postbacks (webhook 2.0.0): each event applied through the mirror's upserts."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from services import hotmart_espelho as espelho
+from services import hotmart_matriculas as matriculas
+from services.hotmart_normalizar import (
+    STATUS_POR_EVENTO,
+    data_ms,
+    dinheiro,
+    normalizar_celular,
+    normalizar_cpf,
+    normalizar_email,
+    normalizar_status_assinatura,
+)
+
+EVENTOS_ASSINATURA = ("SUBSCRIPTION_CANCELLATION", "SWITCH_PLAN", "UPDATE_SUBSCRIPTION_CHARGE_DATE")
+
+
+class EventoInvalido(ValueError):
+    """A postback whose shape we cannot apply (the raw event is kept with this reason)."""
+
+
+def _exigir(valor: Any, tipo: type, onde: str) -> Any:
+    if not isinstance(valor, tipo):
+        raise EventoInvalido(f"campo {onde} ausente ou com tipo inválido")
+    return valor
+
+
+def _id_produto(produto: dict) -> int:
+    """product.id arrives as a number, or as a string in CLUB_MODULE_COMPLETED."""
+    bruto = produto.get("id")
+    try:
+        return int(str(bruto).strip())
+    except (TypeError, ValueError):
+        raise EventoInvalido("campo data.product.id ausente ou não numérico") from None
+
+
+def instante_do_evento(evento: dict) -> Any:
+    """creation_date (ms), or creationDate as CLUB_FIRST_ACCESS spells it."""
+    return data_ms(evento.get("creation_date") or evento.get("creationDate"))
+
+
+def aplicar(session: Session, evento: dict) -> list[UUID]:
+    """Apply one postback in the caller's transaction; return the students it touched."""
+    tipo = _exigir(evento.get("event"), str, "event")
+    dados = _exigir(evento.get("data"), dict, "data")
+    quando = instante_do_evento(evento)
+    if tipo in STATUS_POR_EVENTO:
+        return _compra(session, tipo, dados, quando)
+    if tipo == "PURCHASE_OUT_OF_SHOPPING_CART":
+        _carrinho(session, str(evento.get("id")), dados, quando)
+        return []
+    if tipo in EVENTOS_ASSINATURA:
+        return _assinatura(session, tipo, dados)
+    if tipo == "CLUB_FIRST_ACCESS":
+        return _primeiro_acesso(session, dados, quando)
+    if tipo == "CLUB_MODULE_COMPLETED":
+        return _modulo_concluido(session, dados, quando)
+    return []  # e.g. ORDER_FULFILLMENT (physical goods): stored raw, nothing to mirror
+
+
+def _produto(session: Session, produto: dict) -> int:
+    pid = _id_produto(produto)
+    espelho.upsert_produtos(session, [{"hotmart_product_id": pid, "nome": produto.get("name")}])
+    return pid
+
+
+def _compra(session: Session, tipo: str, dados: dict, quando) -> list[UUID]:
+    produto = _exigir(dados.get("product"), dict, "data.product")
+    compra = _exigir(dados.get("purchase"), dict, "data.purchase")
+    comprador = _exigir(dados.get("buyer"), dict, "data.buyer")
+    transacao = _exigir(compra.get("transaction"), str, "data.purchase.transaction")
+    email = normalizar_email(comprador.get("email"))
+    if not email:
+        raise EventoInvalido("campo data.buyer.email ausente ou inválido")
+    pid = _produto(session, produto)
+    oferta = compra.get("offer") or {}
+    preco = compra.get("price") or {}
+    preco_oferta = compra.get("original_offer_price") or compra.get("full_price") or preco
+    if oferta.get("code"):
+        espelho.upsert_ofertas(
+            session,
+            [
+                {
+                    "hotmart_product_id": pid,
+                    "offer_code": str(oferta["code"])[:50],
+                    "nome": oferta.get("name"),
+                    "preco": dinheiro(preco_oferta.get("value")),
+                    "moeda": preco_oferta.get("currency_value") or preco.get("currency_value"),
+                }
+            ],
+        )
+    cpf = (
+        normalizar_cpf(comprador.get("document"))
+        if str(comprador.get("document_type", "CPF")).upper() == "CPF"
+        else None
+    )
+    ids = espelho.upsert_alunos(
+        session,
+        [
+            {
+                "email": email,
+                "nome": comprador.get("name"),
+                "cpf": cpf,
+                "celular": normalizar_celular(
+                    comprador.get("checkout_phone_code"), comprador.get("checkout_phone")
+                ),
+            }
+        ],
+    )
+    pagamento = compra.get("payment") or {}
+    assinatura = dados.get("subscription") or {}
+    subscriber = (assinatura.get("subscriber") or {}).get("code")
+    espelho.upsert_transacoes(
+        session,
+        [
+            {
+                "id": transacao[:50],
+                "email": email,
+                "cpf": cpf,
+                "hotmart_product_id": pid,
+                "offer_code": oferta.get("code"),
+                "status": STATUS_POR_EVENTO[tipo],
+                "status_hotmart": compra.get("status"),
+                "valor_pago": dinheiro(preco.get("value")),
+                "data_compra": data_ms(compra.get("order_date")),
+                "data_aprovacao": data_ms(compra.get("approved_date")),
+                "data_garantia_fim": data_ms(produto.get("warranty_date")),
+                "link_boleto": pagamento.get("billet_url"),
+                "codigo_pix": pagamento.get("pix_code"),
+                "origem_src": (compra.get("origin") or {}).get("src"),
+                "tipo_pagamento": pagamento.get("type"),
+                "recorrencia": compra.get("recurrence_number"),
+                "subscriber_code": subscriber,
+                "evento_em": quando,
+            }
+        ],
+        fonte="postback",
+    )
+    if assinatura:
+        matriculas.upsert_assinaturas(
+            session,
+            [
+                {
+                    "email": email,
+                    "hotmart_product_id": pid,
+                    "subscriber_code": subscriber,
+                    "status": normalizar_status_assinatura(assinatura.get("status")),
+                    "data_renovacao": data_ms(compra.get("date_next_charge")),
+                    "data_cancelamento": None,
+                }
+            ],
+        )
+    return _consolidar(session, ids)
+
+
+def _consolidar(session: Session, ids: list[UUID]) -> list[UUID]:
+    """Enrolments, access status and LTV of the touched students."""
+    matriculas.matriculas_das_transacoes(session, ids)
+    matriculas.recalcular_status_acesso(session, ids)
+    espelho.recalcular_ltv(session, ids)
+    return ids
+
+
+def _carrinho(session: Session, evento_id: str, dados: dict, quando) -> None:
+    pid = _produto(session, _exigir(dados.get("product"), dict, "data.product"))
+    comprador = dados.get("buyer") or {}
+    email = normalizar_email(comprador.get("email"))
+    session.execute(
+        text(
+            """
+            INSERT INTO carrinhos_abandonados (evento_id, produto_id, aluno_id, nome, email,
+                                               celular, hotmart_offer_code, criado_em)
+            SELECT :evento_id, p.id, (SELECT a.id FROM alunos a WHERE lower(a.email) = :email),
+                   left(:nome, 255), :email, :celular, left(:oferta, 50), coalesce(:quando, now())
+              FROM produtos p WHERE p.hotmart_product_id = :pid
+            ON CONFLICT (evento_id) DO NOTHING
+            """
+        ),
+        {
+            "evento_id": evento_id,
+            "pid": pid,
+            "email": email,
+            "nome": comprador.get("name"),
+            "celular": normalizar_celular(None, comprador.get("phone")),
+            "oferta": (dados.get("offer") or {}).get("code"),
+            "quando": quando,
+        },
+    )
+
+
+def _assinatura(session: Session, tipo: str, dados: dict) -> list[UUID]:
+    if tipo == "SUBSCRIPTION_CANCELLATION":
+        assinante = _exigir(dados.get("subscriber"), dict, "data.subscriber")
+        linha = {
+            "email": normalizar_email(assinante.get("email")),
+            "nome": assinante.get("name"),
+            "hotmart_product_id": _produto(
+                session, _exigir(dados.get("product"), dict, "data.product")
+            ),
+            "subscriber_code": assinante.get("code"),
+            "status": "CANCELLED_BY_CUSTOMER",
+            "data_renovacao": data_ms(dados.get("date_next_charge")),
+            "data_cancelamento": data_ms(dados.get("cancellation_date")),
+        }
+    else:
+        assinatura = _exigir(dados.get("subscription"), dict, "data.subscription")
+        produto = _exigir(assinatura.get("product"), dict, "data.subscription.product")
+        pessoa = assinatura.get("user") or dados.get("subscriber") or {}
+        linha = {
+            "email": normalizar_email(pessoa.get("email")),
+            "nome": pessoa.get("name"),
+            "hotmart_product_id": _produto(session, produto),
+            "subscriber_code": assinatura.get("subscriber_code")
+            or (dados.get("subscriber") or {}).get("code"),
+            "status": normalizar_status_assinatura(assinatura.get("status")),
+            "data_renovacao": data_ms(assinatura.get("date_next_charge")),
+            "data_cancelamento": None,
+        }
+    if not linha["email"]:
+        raise EventoInvalido("e-mail do assinante ausente")
+    ids = matriculas.upsert_assinaturas(session, [linha])
+    matriculas.recalcular_status_acesso(session, ids)
+    return ids
+
+
+def _pessoa_club(dados: dict) -> tuple[int, str, str | None]:
+    usuario = _exigir(dados.get("user"), dict, "data.user")
+    email = normalizar_email(usuario.get("email"))
+    if not email:
+        raise EventoInvalido("campo data.user.email ausente ou inválido")
+    return (
+        _id_produto(_exigir(dados.get("product"), dict, "data.product")),
+        email,
+        usuario.get("name"),
+    )
+
+
+def _primeiro_acesso(session: Session, dados: dict, quando) -> list[UUID]:
+    pid, email, nome = _pessoa_club(dados)
+    _produto(session, dados["product"])
+    return matriculas.upsert_usuarios_club(
+        session,
+        [
+            {
+                "hotmart_product_id": pid,
+                "email": email,
+                "nome": nome,
+                "data_primeiro_acesso": quando,
+                "data_ultimo_acesso": quando,
+            }
+        ],
+    )
+
+
+def _modulo_concluido(session: Session, dados: dict, quando) -> list[UUID]:
+    pid, email, nome = _pessoa_club(dados)
+    modulo = _exigir(dados.get("module"), dict, "data.module")
+    _produto(session, dados["product"])
+    ids = matriculas.upsert_usuarios_club(
+        session,
+        [
+            {
+                "hotmart_product_id": pid,
+                "email": email,
+                "nome": nome,
+                "data_ultimo_acesso": quando,
+            }
+        ],
+    )
+    # Every lesson of the module counts as completed; known completion dates are kept.
+    session.execute(
+        text(
+            """
+            INSERT INTO progresso_aulas (matricula_id, aula_id, data_conclusao)
+            SELECT m.id, a.id, coalesce(:quando, now())
+              FROM produtos p
+              JOIN matriculas m ON m.produto_id = p.id AND m.aluno_id = ANY(:ids)
+              JOIN modulos mo ON mo.produto_id = p.id AND mo.hotmart_module_id = :modulo
+              JOIN aulas a ON a.modulo_id = mo.id
+             WHERE p.hotmart_product_id = :pid
+            ON CONFLICT (matricula_id, aula_id) DO NOTHING
+            """
+        ),
+        {"quando": quando, "ids": ids, "modulo": str(modulo.get("id")), "pid": pid},
+    )
+    return ids

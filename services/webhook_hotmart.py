@@ -1,0 +1,87 @@
+"""POST /webhooks/hotmart: hottok check, raw storage first, then the mirror's upserts."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from db.uow import UnidadeDeTrabalho
+from services import config, hotmart_postback, webhooks
+from services.cripto import ChaveSecretaErro
+
+_log = logging.getLogger(__name__)
+LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
+
+
+def _resposta(status: int, **corpo) -> tuple[int, dict]:
+    return status, corpo
+
+
+def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
+    """The whole postback handling, synchronous (run in a worker thread by the route)."""
+    try:
+        payload = json.loads(corpo)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    hottok = hottok_cabecalho
+    if not hottok and isinstance(payload, dict) and isinstance(payload.get("hottok"), str):
+        hottok = payload["hottok"]  # some deliveries carry it in the body instead
+    try:
+        with UnidadeDeTrabalho() as uow:
+            esperado = config.obter(uow.session, "hotmart_hottok")
+    except ChaveSecretaErro:
+        _log.error("Hottok ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
+        return _resposta(503, erro="credencial indisponível")
+    if not esperado:
+        return _resposta(401, erro="hottok não configurado")
+    if not hottok or not hmac.compare_digest(hottok.encode(), esperado.encode()):
+        return _resposta(401, erro="hottok inválido ou ausente")
+
+    if payload is None:
+        webhooks.armazenar(origem="hotmart", evento_id=None, tipo=None, payload=None,
+                           corpo=corpo, erro="JSON malformado")
+        return _resposta(400, erro="JSON malformado")
+    evento_id = payload.get("id") if isinstance(payload, dict) else None
+    if not isinstance(evento_id, str) or not evento_id.strip():
+        webhooks.armazenar(origem="hotmart", evento_id=None, tipo=None, payload=payload,
+                           corpo=corpo, erro="evento sem id")
+        return _resposta(400, erro="o evento precisa de um campo id (texto)")
+    tipo = payload.get("event")
+    registro = webhooks.armazenar(origem="hotmart", evento_id=evento_id, tipo=tipo,
+                                  payload=payload, corpo=corpo)
+    if registro is None:
+        return _resposta(200, status="duplicado")
+    try:
+        with UnidadeDeTrabalho() as uow:
+            hotmart_postback.aplicar(uow.session, payload)
+            webhooks.marcar(uow.session, registro)
+            uow.commit()
+    except hotmart_postback.EventoInvalido as exc:
+        webhooks.marcar_erro(registro, str(exc))
+        return _resposta(400, erro=str(exc), armazenado=True)
+    except Exception as exc:  # noqa: BLE001 - the raw event is kept for reprocessing
+        _log.exception("Falha ao aplicar o postback %s", registro)
+        webhooks.marcar_erro(registro, f"{type(exc).__name__}: {exc}")
+        return _resposta(202, status="armazenado", erro="falha ao processar; será reprocessado")
+    return _resposta(200, status="processado")
+
+
+async def webhook_hotmart(request: Request) -> JSONResponse:
+    """Read at most 1 MB, then hand over to ``processar`` in a thread."""
+    declarado = request.headers.get("content-length", "")
+    if declarado.isdigit() and int(declarado) > LIMITE_CORPO:
+        return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
+    corpo = bytearray()
+    async for pedaco in request.stream():
+        corpo += pedaco
+        if len(corpo) > LIMITE_CORPO:
+            return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
+    status, resposta = await run_in_threadpool(
+        processar, bytes(corpo), request.headers.get("x-hotmart-hottok")
+    )
+    return JSONResponse(resposta, status)

@@ -1,0 +1,74 @@
+"""Raw inbound webhook events: stored before processing, deduplicated per origin and event id."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
+
+from db.uow import UnidadeDeTrabalho
+
+
+def corpo_legivel(corpo: bytes) -> str:
+    """The body as storable text (invalid UTF-8 escaped; NUL is not allowed in PostgreSQL text)."""
+    return corpo.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def armazenar(
+    *,
+    origem: str,
+    evento_id: str | None,
+    tipo: str | None,
+    payload: Any | None,
+    corpo: bytes,
+    erro: str | None = None,
+) -> int | None:
+    """Store one raw event in its own committed transaction; None when it is a duplicate."""
+    parametros = {
+        "origem": origem,
+        "evento_id": evento_id[:200] if evento_id else None,
+        "tipo": tipo[:100] if isinstance(tipo, str) else None,
+        "payload": json.dumps(payload) if payload is not None else None,
+        "bruto": None,
+        "erro": erro,
+    }
+    sql = text(
+        """
+        INSERT INTO eventos_webhook (origem, evento_id, tipo, payload, corpo_bruto, erro,
+                                     processado_em)
+        VALUES (:origem, :evento_id, :tipo, CAST(:payload AS jsonb), :bruto, :erro,
+                CASE WHEN :erro IS NOT NULL THEN now() END)
+        ON CONFLICT (origem, evento_id) DO NOTHING
+        RETURNING id
+        """
+    )
+    try:
+        with UnidadeDeTrabalho() as uow:
+            novo = uow.session.execute(sql, parametros).scalar()
+            uow.commit()
+            return novo
+    except DataError:
+        # jsonb refuses \u0000 inside strings: keep the body as text instead, never lose it.
+        parametros.update(payload=None, bruto=corpo_legivel(corpo))
+        with UnidadeDeTrabalho() as uow:
+            novo = uow.session.execute(sql, parametros).scalar()
+            uow.commit()
+            return novo
+
+
+def marcar(session: Session, evento: int, erro: str | None = None) -> None:
+    """Record that an event was processed (with the error, if it failed)."""
+    session.execute(
+        text("UPDATE eventos_webhook SET processado_em = now(), erro = :erro WHERE id = :id"),
+        {"id": evento, "erro": erro[:2000] if erro else None},
+    )
+
+
+def marcar_erro(evento: int, erro: str) -> None:
+    """Record a processing error in its own transaction (the event's own work was rolled back)."""
+    with UnidadeDeTrabalho() as uow:
+        marcar(uow.session, evento, erro)
+        uow.commit()
