@@ -18,8 +18,8 @@ _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
 
 
-def _resposta(status: int, **corpo) -> tuple[int, dict]:
-    return status, corpo
+def _resposta(codigo: int, **corpo) -> tuple[int, dict]:
+    return codigo, corpo
 
 
 def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
@@ -42,18 +42,40 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
     if not hottok or not hmac.compare_digest(hottok.encode(), esperado.encode()):
         return _resposta(401, erro="hottok inválido ou ausente")
 
+    if isinstance(payload, dict):
+        payload.pop("hottok", None)  # a secret: never stored with the event
     if payload is None:
-        webhooks.armazenar(origem="hotmart", evento_id=None, tipo=None, payload=None,
-                           corpo=corpo, erro="JSON malformado")
+        webhooks.armazenar(
+            origem="hotmart",
+            evento_id=None,
+            tipo=None,
+            payload=None,
+            corpo=corpo,
+            erro="JSON malformado",
+            segredo=esperado,
+        )
         return _resposta(400, erro="JSON malformado")
     evento_id = payload.get("id") if isinstance(payload, dict) else None
     if not isinstance(evento_id, str) or not evento_id.strip():
-        webhooks.armazenar(origem="hotmart", evento_id=None, tipo=None, payload=payload,
-                           corpo=corpo, erro="evento sem id")
+        webhooks.armazenar(
+            origem="hotmart",
+            evento_id=None,
+            tipo=None,
+            payload=payload,
+            corpo=corpo,
+            erro="evento sem id",
+            segredo=esperado,
+        )
         return _resposta(400, erro="o evento precisa de um campo id (texto)")
     tipo = payload.get("event")
-    registro = webhooks.armazenar(origem="hotmart", evento_id=evento_id, tipo=tipo,
-                                  payload=payload, corpo=corpo)
+    registro = webhooks.armazenar(
+        origem="hotmart",
+        evento_id=evento_id,
+        tipo=tipo,
+        payload=payload,
+        corpo=corpo,
+        segredo=esperado,
+    )
     if registro is None:
         return _resposta(200, status="duplicado")
     try:

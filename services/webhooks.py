@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from db.uow import UnidadeDeTrabalho
 
 
-def corpo_legivel(corpo: bytes) -> str:
+def corpo_legivel(corpo: bytes, segredo: str | None = None) -> str:
     """The body as storable text (invalid UTF-8 escaped; NUL is not allowed in PostgreSQL text)."""
-    return corpo.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    texto = corpo.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+    return texto.replace(segredo, "[segredo]") if segredo else texto
 
 
 def armazenar(
@@ -25,14 +26,18 @@ def armazenar(
     payload: Any | None,
     corpo: bytes,
     erro: str | None = None,
+    segredo: str | None = None,
 ) -> int | None:
-    """Store one raw event in its own committed transaction; None when it is a duplicate."""
+    """Store one raw event in its own committed transaction; None when it is a duplicate.
+
+    ``segredo`` (a shared secret the provider may echo in the body) is redacted from the text.
+    """
     parametros = {
         "origem": origem,
         "evento_id": evento_id[:200] if evento_id else None,
         "tipo": tipo[:100] if isinstance(tipo, str) else None,
         "payload": json.dumps(payload) if payload is not None else None,
-        "bruto": None,
+        "bruto": corpo_legivel(corpo, segredo) if payload is None else None,
         "erro": erro,
     }
     sql = text(
@@ -40,7 +45,7 @@ def armazenar(
         INSERT INTO eventos_webhook (origem, evento_id, tipo, payload, corpo_bruto, erro,
                                      processado_em)
         VALUES (:origem, :evento_id, :tipo, CAST(:payload AS jsonb), :bruto, :erro,
-                CASE WHEN :erro IS NOT NULL THEN now() END)
+                CASE WHEN CAST(:erro AS text) IS NOT NULL THEN now() END)
         ON CONFLICT (origem, evento_id) DO NOTHING
         RETURNING id
         """
@@ -52,7 +57,7 @@ def armazenar(
             return novo
     except DataError:
         # jsonb refuses \u0000 inside strings: keep the body as text instead, never lose it.
-        parametros.update(payload=None, bruto=corpo_legivel(corpo))
+        parametros.update(payload=None, bruto=corpo_legivel(corpo, segredo))
         with UnidadeDeTrabalho() as uow:
             novo = uow.session.execute(sql, parametros).scalar()
             uow.commit()

@@ -33,8 +33,13 @@ def sandbox(dataset):
 
 
 def _cliente(url: str) -> HotmartClient:
-    return HotmartClient(client_id="cid", client_secret="csecret", api_base=url,
-                         auth_url=url + "/security/oauth/token", sleep=lambda _s: None)
+    return HotmartClient(
+        client_id="cid",
+        client_secret="csecret",
+        api_base=url,
+        auth_url=url + "/security/oauth/token",
+        sleep=lambda _s: None,
+    )
 
 
 def _subdominios(banco, dataset) -> None:
@@ -55,8 +60,16 @@ def _contagens(banco) -> dict:
     with banco.connect() as conn:
         return {
             t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-            for t in ("produtos", "ofertas", "modulos", "aulas", "alunos", "transacoes",
-                      "matriculas", "progresso_aulas")
+            for t in (
+                "produtos",
+                "ofertas",
+                "modulos",
+                "aulas",
+                "alunos",
+                "transacoes",
+                "matriculas",
+                "progresso_aulas",
+            )
         }
 
 
@@ -79,8 +92,9 @@ def test_full_sync_counts_equal_the_data_set(espelhado, dataset):
     assert obtido["transacoes"] == esperado["transacoes"]
     assert obtido["alunos"] >= esperado["compradores"]
     with espelhado.connect() as conn:
-        por_status = dict(conn.execute(text("SELECT status, count(*) FROM transacoes "
-                                            "GROUP BY status")).all())
+        por_status = dict(
+            conn.execute(text("SELECT status, count(*) FROM transacoes GROUP BY status")).all()
+        )
     esperado_status = Counter()
     for status, n in esperado["transacoes_por_status"].items():
         esperado_status[normalizar_status(status)] += n
@@ -100,8 +114,11 @@ def test_students_have_cpf_and_whatsapp_mobile(espelhado, dataset):
     com_dados = [r for r in linhas if r.email in compradores]
     assert com_dados
     assert all(r.cpf and len(r.cpf) == 11 for r in com_dados)
-    assert all(r.celular.startswith("55") and len(r.celular) == 13 and r.celular[4] == "9"
-               for r in com_dados if r.celular)
+    assert all(
+        r.celular.startswith("55") and len(r.celular) == 13 and r.celular[4] == "9"
+        for r in com_dados
+        if r.celular
+    )
 
 
 def test_ltv_is_the_sum_of_approved_and_complete(espelhado, dataset):
@@ -110,7 +127,8 @@ def test_ltv_is_the_sum_of_approved_and_complete(espelhado, dataset):
         if venda["purchase"]["status"] in ("APPROVED", "COMPLETE"):
             email = venda["buyer"]["email"]
             esperado[email] = esperado.get(email, Decimal(0)) + Decimal(
-                str(venda["purchase"]["price"]["value"])).quantize(Decimal("0.01"))
+                str(venda["purchase"]["price"]["value"])
+            ).quantize(Decimal("0.01"))
     with espelhado.connect() as conn:
         obtido = dict(conn.execute(text("SELECT email, ltv_total FROM alunos")).all())
     for email, ltv in esperado.items():
@@ -128,10 +146,19 @@ def test_a_second_sync_changes_no_row(espelhado, sandbox):
     def fotografia():
         with espelhado.connect() as conn:
             return {
-                t: conn.execute(text(f"SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) "
-                                     f"FROM {t} x")).scalar()
-                for t in ("produtos", "ofertas", "modulos", "aulas", "alunos", "transacoes",
-                          "matriculas", "progresso_aulas")
+                t: conn.execute(
+                    text(f"SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM {t} x")
+                ).scalar()
+                for t in (
+                    "produtos",
+                    "ofertas",
+                    "modulos",
+                    "aulas",
+                    "alunos",
+                    "transacoes",
+                    "matriculas",
+                    "progresso_aulas",
+                )
             }
 
     antes = fotografia()
@@ -145,8 +172,9 @@ def test_monitoring_flag_and_subdomain_are_never_overwritten(espelhado, sandbox)
         conn.execute(text("UPDATE produtos SET ativo_monitoramento = true, capa_url = 'x'"))
     _sincronizar(sandbox)
     with espelhado.connect() as conn:
-        linhas = conn.execute(text("SELECT ativo_monitoramento, hotmart_subdomain, capa_url "
-                                   "FROM produtos")).all()
+        linhas = conn.execute(
+            text("SELECT ativo_monitoramento, hotmart_subdomain, capa_url FROM produtos")
+        ).all()
     assert all(r.ativo_monitoramento and r.hotmart_subdomain and r.capa_url == "x" for r in linhas)
 
 
@@ -161,21 +189,22 @@ def test_sync_resumes_after_a_failure_without_duplicates(banco, dataset, sandbox
             raise Falha("queda no meio")
 
     with _cliente(sandbox) as cliente, pytest.raises(Falha):
-        Sincronizacao(cliente, progresso=progresso,
-                      salvar_cursor=lambda c: cursor.update(c)).executar()
+        Sincronizacao(
+            cliente, progresso=progresso, salvar_cursor=lambda c: cursor.update(c)
+        ).executar()
     assert "vendas:APPROVED" in cursor["feitas"] and "vendas:REFUNDED" not in cursor["feitas"]
     etapas = []
     with _cliente(sandbox) as cliente:
-        Sincronizacao(cliente, cursor=cursor,
-                      progresso=lambda _p, m: etapas.append(m)).executar()
+        Sincronizacao(cliente, cursor=cursor, progresso=lambda _p, m: etapas.append(m)).executar()
     assert "Vendas (APPROVED)" not in etapas and "Vendas (REFUNDED)" in etapas
     assert _contagens(banco)["transacoes"] == resumo(dataset)["transacoes"]
 
 
 def test_enrolment_status_follows_the_latest_transaction(espelhado):
     with espelhado.connect() as conn:
-        linhas = conn.execute(text(
-            """
+        linhas = conn.execute(
+            text(
+                """
             SELECT m.status_acesso, t.status
               FROM matriculas m
               JOIN LATERAL (SELECT status FROM transacoes t
@@ -189,7 +218,8 @@ def test_enrolment_status_follows_the_latest_transaction(espelhado):
                                           AND x.produto_id = m.produto_id
                                           AND x.status IN ('REFUNDED', 'CHARGEBACK')))
             """
-        )).all()
+            )
+        ).all()
     assert linhas, "the data set should have refunded students"
     assert {r.status_acesso for r in linhas} == {"BLOQUEADO"}
 
