@@ -294,6 +294,16 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS ix_jobs_tipo_iniciado ON jobs (tipo, iniciado_em DESC); -- latest job of a kind
 
+-- Student search (Alunos page): substring/accent-insensitive name, e-mail part, CPF, phone end.
+CREATE EXTENSION IF NOT EXISTS pg_trgm; -- trigram indexes for substring search
+CREATE INDEX IF NOT EXISTS ix_alunos_nome_trgm ON alunos USING gin (nome gin_trgm_ops); -- search by name
+CREATE INDEX IF NOT EXISTS ix_alunos_email_trgm
+    ON alunos USING gin (lower(email) gin_trgm_ops); -- search by part of the e-mail
+CREATE INDEX IF NOT EXISTS ix_alunos_cpf_digitos
+    ON alunos (regexp_replace(cpf, '\D', '', 'g') text_pattern_ops); -- CPF search whatever punctuation
+CREATE INDEX IF NOT EXISTS ix_alunos_celular_final
+    ON alunos (reverse(regexp_replace(celular, '\D', '', 'g')) text_pattern_ops); -- phone by its end
+
 -- Lifecycle order of a transaction status: a late event never moves a transaction back.
 CREATE OR REPLACE FUNCTION status_transacao_ordem(status TEXT) RETURNS INTEGER
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

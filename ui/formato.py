@@ -27,3 +27,17 @@ def moeda(valor: Decimal | float | int | None) -> str:
 def inteiro(valor: int | None) -> str:
     """1.234 (thousands with a dot)."""
     return "" if valor is None else f"{valor:,}".replace(",", ".")
+
+
+def data(valor: datetime | None) -> str:
+    """dd/mm/aaaa in São Paulo time; empty for None."""
+    if valor is None:
+        return ""
+    return valor.astimezone(FUSO).strftime("%d/%m/%Y")
+
+
+def percentual(valor: Decimal | float | int | None, casas: int = 1) -> str:
+    """75,5% (decimal comma)."""
+    if valor is None:
+        return ""
+    return f"{Decimal(valor):.{casas}f}".replace(".", ",") + "%"

@@ -24,6 +24,20 @@ PAGINAS: dict[str, Pagina] = {
     p.chave: p
     for p in [
         Pagina(
+            "produtos",
+            "pages/Produtos.py",
+            "Produtos",
+            ":material/inventory_2:",
+            ("cs", "gestor", "admin"),
+        ),
+        Pagina(
+            "alunos",
+            "pages/Alunos.py",
+            "Alunos",
+            ":material/school:",
+            ("cs", "gestor", "admin"),
+        ),
+        Pagina(
             "configuracoes",
             "pages/Configuracoes.py",
             "Configurações",
