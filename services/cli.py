@@ -1,4 +1,4 @@
-"""Command line for operators and cron: ``python -m services.cli {migrate, config}``."""
+"""Command line for operators and cron: ``python -m services.cli {migrate, config, sync, demo}``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from db.schema import aplicar_schema
 from db.uow import UnidadeDeTrabalho
 from services import config
 from services.cripto import ChaveSecretaErro
+from services.hotmart_client import HotmartErro
+from services.hotmart_conexao import HotmartNaoConfigurada
+from services.jobs import JobEmAndamento
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -48,6 +51,59 @@ def _config_list(_args: argparse.Namespace) -> int:
     return 0
 
 
+class BarraTerminal:
+    """A one-line progress bar on stderr for long commands."""
+
+    def __init__(self) -> None:
+        self._ultimo = ""
+
+    def __call__(self, percentual: float, mensagem: str) -> None:
+        cheio = int(percentual // 5)
+        linha = f"\r[{'#' * cheio}{'.' * (20 - cheio)}] {percentual:5.1f}%  {mensagem[:50]:<50}"
+        if linha != self._ultimo:
+            print(linha, end="", file=sys.stderr, flush=True)
+            self._ultimo = linha
+
+    def fim(self) -> None:
+        print(file=sys.stderr, flush=True)
+
+
+def _resumo(resultado: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((resultado or {}).items()) if k != "parametros")
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from services.hotmart_conexao import executar_sync
+    from services.hotmart_sync import desde_texto
+
+    desde = desde_texto(args.desde) if args.desde else None
+    barra = BarraTerminal()
+    try:
+        job = executar_sync(iniciado_por="cli", desde=desde, observador=barra)
+    finally:
+        barra.fim()
+    print(f"Sincronização concluída: {_resumo(job.resultado)}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from services import demo
+
+    barra = BarraTerminal()
+    try:
+        job = demo.executar(
+            iniciado_por="cli",
+            alunos=args.alunos,
+            seed=args.seed,
+            url_app=args.url_app,
+            observador=barra,
+        )
+    finally:
+        barra.fim()
+    print(f"Demonstração carregada: {_resumo(job.resultado)}")
+    return 0
+
+
 def construir_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(prog="python -m services.cli", description="Terceiriza CS")
@@ -65,6 +121,22 @@ def construir_parser() -> argparse.ArgumentParser:
     p_get.add_argument("chave")
     p_get.set_defaults(func=_config_get)
     cfg_sub.add_parser("list", help="lista todos os valores").set_defaults(func=_config_list)
+
+    sync = sub.add_parser("sync", help="sincroniza um provedor")
+    sync_sub = sync.add_subparsers(dest="provedor", required=True)
+    p_hm = sync_sub.add_parser("hotmart", help="espelha a Hotmart no banco")
+    p_hm.add_argument("--desde", help="janela incremental: 2d, 12h, 30m ou 2026-11-01")
+    p_hm.set_defaults(func=_sync)
+
+    p_demo = sub.add_parser("demo", help="carrega dados de demonstração pelo sandbox")
+    p_demo.add_argument("--alunos", type=int, default=500)
+    p_demo.add_argument("--seed", type=int, default=42)
+    p_demo.add_argument(
+        "--url-app",
+        default="http://127.0.0.1:8501",
+        help="onde o app serve /sandbox/hotmart para as próximas sincronizações",
+    )
+    p_demo.set_defaults(func=_demo)
     return parser
 
 
@@ -75,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.comando != "migrate":
             aplicar_schema(obter_engine())
         return args.func(args)
-    except (config.ValorInvalido, ChaveSecretaErro, DatabaseIndisponivel) as exc:
+    except (config.ValorInvalido, ChaveSecretaErro, DatabaseIndisponivel, ValueError) as exc:
         print(f"Erro: {exc}", file=sys.stderr)
         return 2
+    except (JobEmAndamento, HotmartNaoConfigurada, HotmartErro) as exc:
+        print(f"Erro: {exc}", file=sys.stderr)
+        return 4
     except OperationalError as exc:
         print(f"Erro: banco de dados indisponível ({motivo_seguro(exc)}).", file=sys.stderr)
         return 3

@@ -146,6 +146,11 @@ class Sincronizacao:
         self._progresso(99, "Concluindo")
         return {**self.contagens, "alunos_tocados": len(self.alunos_tocados)}
 
+    def sincronizar_catalogo(self) -> dict[str, Any]:
+        """Only products and offers (to learn the products before setting their subdomains)."""
+        self._produtos()
+        return dict(self.contagens)
+
     def _produtos(self) -> None:
         brutos = list(self.cliente.produtos())
         ofertas = []

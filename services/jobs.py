@@ -46,6 +46,7 @@ class Job:
     iniciado_por: str | None
     iniciado_em: datetime
     terminado_em: datetime | None
+    parametros: dict[str, Any] | None
     resultado: dict[str, Any] | None
     cursor: dict[str, Any] | None
     erro: str | None
@@ -58,10 +59,16 @@ def _chave(tipo: str) -> int:
 class ExecucaoJob:
     """Handle given to the job function: report progress, keep a resume cursor."""
 
-    def __init__(self, conn: Connection, job_id: int) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        job_id: int,
+        observador: Callable[[float, str], None] | None = None,
+    ) -> None:
         self._conn = conn
         self.id = job_id
         self.cursor: dict[str, Any] = {}
+        self._observador = observador
 
     def progresso(self, percentual: float, mensagem: str) -> None:
         """Record progress (0–100) and the current step, visible to every page at once."""
@@ -70,6 +77,8 @@ class ExecucaoJob:
             {"p": max(0, min(100, int(percentual))), "m": mensagem[:500], "id": self.id},
         )
         self._conn.commit()
+        if self._observador:
+            self._observador(percentual, mensagem)
 
     def salvar_cursor(self, cursor: dict[str, Any]) -> None:
         """Persist where to resume if this job fails."""
@@ -88,8 +97,12 @@ def executar(
     iniciado_por: str | None,
     parametros: dict[str, Any] | None = None,
     cursor_inicial: dict[str, Any] | None = None,
+    observador: Callable[[float, str], None] | None = None,
 ) -> Job:
-    """Run ``funcao`` as a job of kind ``tipo`` in this thread; raise JobEmAndamento if busy."""
+    """Run ``funcao`` as a job of kind ``tipo`` in this thread; raise JobEmAndamento if busy.
+
+    ``observador`` also receives every progress report (the CLI draws a bar with it).
+    """
     conn = obter_engine().connect()
     try:
         if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _chave(tipo)}).scalar():
@@ -118,7 +131,7 @@ def executar(
             },
         ).scalar_one()
         conn.commit()
-        execucao = ExecucaoJob(conn, job_id)
+        execucao = ExecucaoJob(conn, job_id, observador)
         execucao.cursor = dict(cursor_inicial or {})
         try:
             resultado = funcao(execucao)
@@ -150,24 +163,19 @@ def executar(
             conn.close()
 
 
-def iniciar_em_segundo_plano(
-    tipo: str,
-    funcao: Callable[[ExecucaoJob], dict[str, Any] | None],
-    *,
-    iniciado_por: str | None,
-    parametros: dict[str, Any] | None = None,
-) -> threading.Thread:
-    """Start a job in a worker thread of this process (pages must not run it in a script run)."""
+def em_segundo_plano(rotulo: str, executar_job: Callable[[], Job]) -> threading.Thread:
+    """Run a job starter in a worker thread of this process (never inside a page's script run:
+    the user would be stuck on the page and a second click would start a twin)."""
 
     def alvo() -> None:
         try:
-            executar(tipo, funcao, iniciado_por=iniciado_por, parametros=parametros)
+            executar_job()
         except JobEmAndamento:
             pass
         except Exception:  # noqa: BLE001 - recorded in the jobs row already
-            _log.exception("Job %s falhou", tipo)
+            _log.exception("Job %s falhou", rotulo)
 
-    thread = threading.Thread(target=alvo, name=f"job-{tipo}", daemon=True)
+    thread = threading.Thread(target=alvo, name=f"job-{rotulo}", daemon=True)
     thread.start()
     return thread
 
