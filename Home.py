@@ -3,6 +3,8 @@
 import streamlit as st
 
 from services.usuarios import PAPEIS
+from ui import barra_lateral
+from ui.avisos import banner_demo
 from ui.inicio import pagina_inicio
 from ui.navegacao import paginas_do_papel
 from ui.sessao import autenticar, botao_sair
@@ -14,4 +16,6 @@ navegacao = st.navigation(paginas_do_papel(usuario.papel, pagina_inicio))
 with st.sidebar:
     st.caption(f"{usuario.nome} · {PAPEIS[usuario.papel]}")
 botao_sair()
+barra_lateral.desenhar(usuario)
+banner_demo()
 navegacao.run()

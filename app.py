@@ -8,13 +8,41 @@ from pathlib import Path
 
 import streamlit as st
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Mount
 
 from db import embedded
-from db.engine import descartar_engine
-from services import bootstrap
+from db.engine import descartar_engine, usando_embutido
+from services import bootstrap, demo
 from services.rotas import ROTAS
 
 _log = logging.getLogger(__name__)
+
+
+def _tcp_nodelay_nas_conexoes() -> None:
+    """Streamlit binds its listening socket with proto 0, so asyncio never sets TCP_NODELAY on
+    accepted connections, and with Nagle plus delayed ACK every keep-alive request after the
+    first waits ~40 ms (shared/reference/streamlit-stack.md, trap 8; uvicorn issue #3149).
+    Webhook senders keep connections alive, so we set it for every TCP stream socket."""
+    import asyncio.base_events
+    import socket
+
+    def _set_nodelay(sock: socket.socket) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    asyncio.base_events._set_nodelay = _set_nodelay
+
+
+_tcp_nodelay_nas_conexoes()
+
+
+def _carregar_demo_se_vazio() -> None:
+    """Embedded default on an empty database: load the demo in a worker thread (never with
+    DATABASE_URL, where only an explicit ``python -m services.cli demo`` does)."""
+    if not usando_embutido() or not demo.deve_carregar_na_partida():
+        return
+    porta = st.config.get_option("server.port") or 8501
+    demo.em_segundo_plano(iniciado_por="sistema", url_app=f"http://127.0.0.1:{porta}")
 
 
 @contextlib.asynccontextmanager
@@ -25,6 +53,7 @@ async def lifespan(_app):
     """
     try:
         await run_in_threadpool(bootstrap.preparar)
+        await run_in_threadpool(_carregar_demo_se_vazio)
     except Exception:  # noqa: BLE001 - /healthz reports it; pages retry on their next run
         _log.exception("Falha ao preparar o banco na partida; /healthz responderá 503")
     try:
@@ -34,4 +63,8 @@ async def lifespan(_app):
         embedded.parar_todos()
 
 
-app = st.App(Path(__file__).parent / "Home.py", routes=ROTAS, lifespan=lifespan)
+app = st.App(
+    Path(__file__).parent / "Home.py",
+    routes=[*ROTAS, Mount(demo.CAMINHO_MONTAGEM, app=demo.SandboxMontado())],
+    lifespan=lifespan,
+)

@@ -11,7 +11,7 @@ usuario = exigir_acesso("configuracoes")
 
 # Imports after the guard: nothing below runs for a visitor without the role.
 from db.uow import UnidadeDeTrabalho  # noqa: E402
-from services import auditoria, config, usuarios  # noqa: E402
+from services import auditoria, config, demo, usuarios  # noqa: E402
 from services.cripto import ChaveSecretaErro  # noqa: E402
 from ui.formato import data_hora  # noqa: E402
 
@@ -166,6 +166,41 @@ def _aba_geral() -> None:
             st.info("Nenhum valor foi alterado.")
         else:
             _gravar(mudancas)
+    _secao_demo()
+
+
+def _secao_demo() -> None:
+    st.divider()
+    st.markdown("**Dados de demonstração**")
+    with UnidadeDeTrabalho() as uow:
+        ativo = demo.ativo(uow.session)
+        vazio = demo.banco_vazio(uow.session)
+    if ativo:
+        st.caption(
+            "Os dados atuais vieram do sandbox. Apagá-los remove produtos, alunos, vendas, "
+            "mensagens e as credenciais de demonstração; usuários e ajustes ficam."
+        )
+        with st.form("form_apagar_demo"):
+            confirmar = st.checkbox("Confirmo que quero apagar todos os dados de demonstração")
+            apagar = st.form_submit_button("Apagar dados de demonstração")
+        if apagar:
+            if not confirmar:
+                st.warning("Marque a confirmação para apagar.")
+            else:
+                with UnidadeDeTrabalho() as uow:
+                    demo.apagar(uow.session, usuario=usuario.username)
+                    uow.commit()
+                _avisar_e_recarregar("Dados de demonstração apagados.")
+    elif vazio:
+        st.caption("O banco está vazio. Carregue uma conta fictícia para conhecer o produto.")
+        if st.button("Carregar demonstração"):
+            porta = st.get_option("server.port") or 8501
+            demo.em_segundo_plano(
+                iniciado_por=usuario.username, url_app=f"http://127.0.0.1:{porta}"
+            )
+            _avisar_e_recarregar("Carga de demonstração iniciada; acompanhe na barra lateral.")
+    else:
+        st.caption("Há dados reais no banco: a demonstração não está disponível.")
 
 
 def _aba_usuarios() -> None:

@@ -210,6 +210,22 @@ def executar(
     )
 
 
+def em_segundo_plano(*, iniciado_por: str | None, url_app: str | None, alunos: int = ALUNOS_PADRAO):
+    """Start the demo load in a worker thread (app start-up, the admin's button)."""
+    return jobs.em_segundo_plano(
+        "demo", lambda: executar(iniciado_por=iniciado_por, alunos=alunos, url_app=url_app)
+    )
+
+
+def deve_carregar_na_partida() -> bool:
+    """Empty mirror and no demo loaded yet (a failed load is retried; an erased demo is not)."""
+    with UnidadeDeTrabalho() as uow:
+        if not banco_vazio(uow.session):
+            return False
+    ultimo = jobs.ultimo("demo")
+    return ultimo is None or ultimo.status in ("erro", "interrompido")
+
+
 def _entregar_postbacks(ds: Dataset, hottok: str) -> int:
     """Pending boleto/PIX sales and abandoned carts through the webhook's own code path."""
     eventos = [

@@ -207,9 +207,21 @@ def ultimo(tipo: str) -> Job | None:
 
 
 def em_andamento() -> list[Job]:
-    """Jobs running now (their worker holds the lock), oldest first."""
+    """Jobs running now, oldest first: rows of a worker that died without finishing are left
+    out, because its advisory lock went with its connection."""
     with obter_engine().connect() as conn:
         linhas = conn.execute(
             text(f"SELECT {_COLUNAS} FROM jobs WHERE status = 'executando' ORDER BY id")
         ).all()
-    return [_linha_para_job(linha) for linha in linhas]
+        if not linhas:
+            return []
+        travados = set(
+            conn.execute(
+                text(
+                    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = 0 AND objsubid = 1 AND objid::bigint = ANY(:chaves)"
+                ),
+                {"chaves": list({_chave(linha.tipo) for linha in linhas})},
+            ).scalars()
+        )
+    return [_linha_para_job(linha) for linha in linhas if _chave(linha.tipo) in travados]
