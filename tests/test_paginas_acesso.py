@@ -69,7 +69,8 @@ def test_each_role_logs_in_and_sees_only_its_pages(criar_usuario, papel):
     esperadas = {p.chave for p in PAGINAS.values() if papel in p.papeis}
     assert navegacao - {""} == esperadas
     assert ("configuracoes" in navegacao) == (papel == "admin")
-    assert [b.label for b in at.sidebar.button] == ["Sair"]
+    esperados = ["Sair"] + (["Sincronizar Hotmart"] if papel in ("gestor", "admin") else [])
+    assert [b.label for b in at.sidebar.button] == esperados
 
 
 def test_logout_returns_to_the_login_form(criar_usuario):
