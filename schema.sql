@@ -194,6 +194,8 @@ CREATE TABLE IF NOT EXISTS auditoria (
     criado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
 );
 
+DROP INDEX IF EXISTS ix_logs_disparo_wamid; -- superseded by the unique ux_logs_disparo_wamid below
+
 -- ---- Indexes for every foreign key (joins and ON DELETE checks) ----------------------------
 -- modulos.produto_id, aulas.modulo_id, progresso_aulas.matricula_id and alunos_tags.aluno_id are
 -- the leading columns of their spec UNIQUE/PK indexes, which already serve them.
@@ -225,7 +227,8 @@ CREATE INDEX IF NOT EXISTS ix_matriculas_status_acesso ON matriculas (status_ace
 CREATE INDEX IF NOT EXISTS ix_matriculas_data_renovacao ON matriculas (data_renovacao); -- renewals due
 CREATE INDEX IF NOT EXISTS ix_progresso_aulas_data_conclusao ON progresso_aulas (data_conclusao); -- stalls
 CREATE INDEX IF NOT EXISTS ix_filas_disparo_status ON filas_disparo (status, data_criacao); -- the queue
-CREATE INDEX IF NOT EXISTS ix_logs_disparo_wamid ON logs_disparo (mensagem_id_whatsapp); -- status webhooks
+CREATE UNIQUE INDEX IF NOT EXISTS ux_logs_disparo_wamid ON logs_disparo (mensagem_id_whatsapp)
+    WHERE mensagem_id_whatsapp IS NOT NULL; -- status webhooks find a message by its wamid
 CREATE INDEX IF NOT EXISTS ix_logs_disparo_data_envio ON logs_disparo (data_envio); -- Logs page period
 CREATE INDEX IF NOT EXISTS ix_logs_disparo_status_entrega ON logs_disparo (status_entrega); -- funnel
 CREATE INDEX IF NOT EXISTS ix_eventos_webhook_pendentes ON eventos_webhook (recebido_em)
@@ -321,5 +324,68 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     END
 $$;
 
+-- ---- Version 3: WhatsApp Cloud API and Chatwoot -------------------------------------------
+
+-- Template mirror: Meta's identity and shape of each template (the spec keeps name/body/status).
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS idioma VARCHAR(20); -- language code, e.g. pt_BR
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS categoria VARCHAR(30); -- MARKETING, UTILITY, AUTHENTICATION
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS meta_template_id VARCHAR(50); -- Meta's template id
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS formato_parametros VARCHAR(20); -- POSITIONAL or NAMED
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS qtd_parametros INTEGER; -- placeholders in the BODY
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS parametros_nomes JSONB; -- names of NAMED placeholders
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS componentes JSONB; -- Meta's components as received
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS sincronizado_em TIMESTAMPTZ; -- last seen at Meta
+ALTER TABLE templates ADD COLUMN IF NOT EXISTS removido_na_meta_em TIMESTAMPTZ; -- gone at Meta; kept for the logs
+CREATE UNIQUE INDEX IF NOT EXISTS ux_templates_nome_idioma
+    ON templates (nome_meta, idioma); -- mirror key: one row per (name, language)
+
+-- Delivery of each message: per-status times, Meta's error, what exactly was sent.
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS enviado_em TIMESTAMPTZ; -- 'sent' status time
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS entregue_em TIMESTAMPTZ; -- 'delivered' status time
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS lido_em TIMESTAMPTZ; -- 'read' status time
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS falhou_em TIMESTAMPTZ; -- 'failed' status time
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS erro_codigo INTEGER; -- Meta error code of a failure
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS erro_titulo TEXT; -- Meta error title/message
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS telefone VARCHAR(20); -- the number we sent to
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS wa_id VARCHAR(20); -- Meta's id for the recipient
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS variaveis JSONB; -- parameters sent, in order
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS texto_renderizado TEXT; -- the text the student got
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS produto_id UUID REFERENCES produtos(id); -- product of the message
+ALTER TABLE logs_disparo ADD COLUMN IF NOT EXISTS fila_id BIGINT REFERENCES filas_disparo(id); -- queue item sent
+CREATE INDEX IF NOT EXISTS ix_logs_disparo_produto_id ON logs_disparo (produto_id); -- FK; Logs filter
+CREATE INDEX IF NOT EXISTS ix_logs_disparo_fila_id ON logs_disparo (fila_id); -- FK
+
+-- A status that beats our own insert of the send is parked here and applied when the row appears.
+CREATE TABLE IF NOT EXISTS status_pendentes (
+    mensagem_id_whatsapp VARCHAR(100) NOT NULL,
+    status VARCHAR(20) NOT NULL,
+    ocorrido_em TIMESTAMPTZ NOT NULL,
+    erro_codigo INTEGER,
+    erro_titulo TEXT,
+    recebido_em TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    PRIMARY KEY (mensagem_id_whatsapp, status)
+);
+
+-- Consent ledger (LGPD): every grant and revocation, newest row per (aluno, finalidade) wins.
+CREATE TABLE IF NOT EXISTS consentimentos (
+    id BIGSERIAL PRIMARY KEY,
+    aluno_id UUID NOT NULL REFERENCES alunos(id),
+    finalidade VARCHAR(30) NOT NULL,      -- whatsapp
+    concedido BOOLEAN NOT NULL,
+    origem VARCHAR(50) NOT NULL,          -- compra, optout_whatsapp, admin, …
+    detalhes TEXT,
+    registrado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+CREATE INDEX IF NOT EXISTS ix_consentimentos_aluno
+    ON consentimentos (aluno_id, finalidade, registrado_em DESC); -- FK; current consent lookup
+
+-- Chatwoot: the contact of each student and the label set agreed at the last sync (3-way merge).
+CREATE TABLE IF NOT EXISTS chatwoot_contatos (
+    aluno_id UUID PRIMARY KEY REFERENCES alunos(id),
+    contato_id BIGINT NOT NULL UNIQUE,
+    labels_sincronizadas TEXT[] NOT NULL DEFAULT '{}',
+    sincronizado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1), (2) ON CONFLICT (versao) DO NOTHING;
+INSERT INTO schema_versao (versao) VALUES (1), (2), (3) ON CONFLICT (versao) DO NOTHING;

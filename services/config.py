@@ -26,7 +26,7 @@ class Chave:
     grupo: str  # hotmart | meta | chatwoot | disparo
     rotulo: str
     descricao: str
-    tipo: str = "texto"  # texto | numerico | url | inteiro | booleano | hora
+    tipo: str = "texto"  # texto | numerico | url | inteiro | booleano | hora | versao
     secreta: bool = False
     padrao: str | None = None
     minimo: int | None = None
@@ -74,6 +74,14 @@ CHAVES: dict[str, Chave] = {
             "Base da Graph API",
             tipo="url",
             padrao="https://graph.facebook.com",
+        ),
+        Chave(
+            "meta_api_versao",
+            "meta",
+            "Versão da Graph API",
+            "Versão usada nas chamadas (ex.: v25.0)",
+            tipo="versao",
+            padrao="v25.0",
         ),
         Chave("chatwoot_base_url", "chatwoot", "URL do Chatwoot", "Instância", tipo="url"),
         Chave("chatwoot_api_token", "chatwoot", "API token", "Token de acesso", secreta=True),
@@ -141,6 +149,13 @@ CHAVES: dict[str, Chave] = {
             padrao="500",
             minimo=1,
             maximo=1000000,
+        ),
+        Chave(
+            "optout_palavras",
+            "geral",
+            "Palavras de descadastro",
+            "Respostas no WhatsApp que revogam o consentimento (separadas por vírgula)",
+            padrao="SAIR,PARAR,STOP,CANCELAR",
         ),
         Chave(
             "primeiro_acesso_janela_horas",
@@ -217,6 +232,8 @@ def validar(nome: str, valor: str) -> str:
         if normal in ("false", "0", "nao", "não", "off"):
             return "false"
         raise ValorInvalido(f"{c.rotulo}: use true ou false.")
+    if c.tipo == "versao" and not re.fullmatch(r"v\d{1,2}\.\d", valor):
+        raise ValorInvalido(f"{c.rotulo}: use o formato v25.0.")
     if c.tipo == "hora" and not _HORA.match(valor):
         raise ValorInvalido(f"{c.rotulo}: use o formato HH:MM (ex.: 09:00).")
     return valor
