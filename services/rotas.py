@@ -11,6 +11,7 @@ from starlette.routing import Route
 from db.engine import DatabaseIndisponivel, motivo_seguro, obter_engine, verificar_conexao
 from db.schema import versao_schema
 from services.webhook_hotmart import webhook_hotmart
+from services.webhook_meta import webhook_meta_get, webhook_meta_post
 
 
 def _saude() -> dict:
@@ -40,4 +41,6 @@ async def healthz(_request: Request) -> JSONResponse:
 ROTAS = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/webhooks/hotmart", webhook_hotmart, methods=["POST"]),
+    Route("/webhooks/meta", webhook_meta_get, methods=["GET"]),
+    Route("/webhooks/meta", webhook_meta_post, methods=["POST"]),
 ]

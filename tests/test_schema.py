@@ -11,7 +11,14 @@ from sqlalchemy import Engine, text
 from db.schema import ARQUIVO_SCHEMA, aplicar_schema
 
 RAIZ = Path(__file__).resolve().parent.parent
-ESPEC = RAIZ.parent / "shared" / "spec" / "especificacao-banco-de-dados.md"
+ESPEC_COMPARTILHADA = RAIZ.parent / "shared" / "spec" / "especificacao-banco-de-dados.md"
+# A copy travels with the repository so a clone without shared/ beside it still checks the schema;
+# test_the_repository_copy_of_the_spec_is_current keeps it equal to the original.
+ESPEC = (
+    ESPEC_COMPARTILHADA
+    if ESPEC_COMPARTILHADA.exists()
+    else RAIZ / "docs" / ESPEC_COMPARTILHADA.name
+)
 TABELAS_ESPEC = {
     "configuracoes",
     "produtos",
@@ -87,6 +94,13 @@ def referencia(engine: Engine):
         yield _colunas(conn, "espec_ref"), _restricoes(conn, "espec_ref")
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA espec_ref CASCADE"))
+
+
+def test_the_repository_copy_of_the_spec_is_current():
+    if not ESPEC_COMPARTILHADA.exists():
+        pytest.skip("shared/ is not beside this clone; the repository copy is used as is")
+    copia = RAIZ / "docs" / ESPEC_COMPARTILHADA.name
+    assert copia.read_text(encoding="utf-8") == ESPEC_COMPARTILHADA.read_text(encoding="utf-8")
 
 
 def test_every_spec_table_is_read_from_the_spec(referencia):

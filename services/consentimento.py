@@ -1,0 +1,60 @@
+"""Consent ledger (LGPD): every grant and revocation; the newest row per purpose wins.
+
+A student with no row has the consent given by the purchase itself (transactional messages
+about what they bought); a revocation (an opt-out word, an admin) stops every send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+FINALIDADE_WHATSAPP = "whatsapp"
+
+
+def registrar(
+    session: Session,
+    *,
+    aluno_ids: Sequence[UUID],
+    concedido: bool,
+    origem: str,
+    detalhes: str | None = None,
+    finalidade: str = FINALIDADE_WHATSAPP,
+) -> int:
+    """Append one ledger row per student (set-based)."""
+    if not aluno_ids:
+        return 0
+    return (
+        session.execute(
+            text(
+                "INSERT INTO consentimentos (aluno_id, finalidade, concedido, origem, detalhes) "
+                "SELECT unnest(CAST(:ids AS uuid[])), :f, :c, :o, :d"
+            ),
+            {"ids": list(aluno_ids), "f": finalidade, "c": concedido, "o": origem, "d": detalhes},
+        ).rowcount
+        or 0
+    )
+
+
+def tem_consentimento(session: Session, aluno_id: UUID, finalidade: str = FINALIDADE_WHATSAPP):
+    """Current consent of a student (True when the ledger has no row)."""
+    atual = session.execute(
+        text(
+            "SELECT concedido FROM consentimentos WHERE aluno_id = :a AND finalidade = :f "
+            "ORDER BY registrado_em DESC, id DESC LIMIT 1"
+        ),
+        {"a": aluno_id, "f": finalidade},
+    ).scalar()
+    return True if atual is None else bool(atual)
+
+
+SQL_SEM_CONSENTIMENTO = """
+    EXISTS (SELECT 1 FROM (SELECT c.concedido FROM consentimentos c
+                            WHERE c.aluno_id = {aluno} AND c.finalidade = 'whatsapp'
+                            ORDER BY c.registrado_em DESC, c.id DESC LIMIT 1) ultimo
+             WHERE NOT ultimo.concedido)
+"""
+"""SQL predicate (format with the aluno id expression): the student revoked WhatsApp consent."""

@@ -1,0 +1,222 @@
+"""GET|POST /webhooks/meta: the verification handshake, signed events stored raw, then applied."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import unicodedata
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from db.uow import UnidadeDeTrabalho
+from services import config, consentimento, webhooks, whatsapp, whatsapp_status
+from services.cripto import ChaveSecretaErro
+
+_log = logging.getLogger(__name__)
+LIMITE_CORPO = 1_048_576
+
+
+# ---- handshake ----------------------------------------------------------------------------
+
+
+def verificar(modo: str | None, token: str | None, desafio: str | None) -> tuple[int, str]:
+    """hub.mode=subscribe and the verify token (constant time) → (200, challenge) else 403."""
+    try:
+        with UnidadeDeTrabalho() as uow:
+            esperado = config.obter(uow.session, "meta_verify_token")
+    except ChaveSecretaErro:
+        return 403, "credencial indisponível"
+    if (
+        modo == "subscribe"
+        and esperado
+        and token is not None
+        and hmac.compare_digest(token.encode(), esperado.encode())
+        and desafio is not None
+    ):
+        return 200, desafio
+    return 403, "verificação recusada"
+
+
+async def webhook_meta_get(request: Request) -> Response:
+    """Meta's verification handshake: the challenge as text/plain, or 403."""
+    q = request.query_params
+    codigo, corpo = await run_in_threadpool(
+        verificar, q.get("hub.mode"), q.get("hub.verify_token"), q.get("hub.challenge")
+    )
+    return PlainTextResponse(corpo, codigo)
+
+
+# ---- events --------------------------------------------------------------------------------
+
+
+def _normalizar_texto(texto: str) -> str:
+    sem_acento = unicodedata.normalize("NFKD", texto).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Z0-9 ]", "", sem_acento.upper()).strip()
+
+
+def variantes_telefone(wa_id: str) -> list[str]:
+    """A Brazilian wa_id and its twin with/without the mobile ninth digit (reference §A6)."""
+    digitos = re.sub(r"\D", "", wa_id or "")
+    variantes = [digitos]
+    if digitos.startswith("55") and len(digitos) == 12 and digitos[4] in "6789":
+        variantes.append(digitos[:4] + "9" + digitos[4:])
+    if digitos.startswith("55") and len(digitos) == 13 and digitos[4] == "9":
+        variantes.append(digitos[:4] + digitos[5:])
+    return variantes
+
+
+def _optout(session: Session, mensagens: list[dict], contatos: list[dict]) -> int:
+    palavras = {
+        _normalizar_texto(p)
+        for p in (config.obter(session, "optout_palavras") or "").split(",")
+        if p.strip()
+    }
+    revogados = 0
+    for mensagem in mensagens:
+        if not isinstance(mensagem, dict):
+            continue
+        corpo = ""
+        if mensagem.get("type") == "text":
+            corpo = str((mensagem.get("text") or {}).get("body") or "")
+        elif mensagem.get("type") == "button":
+            botao = mensagem.get("button") or {}
+            corpo = str(botao.get("payload") or botao.get("text") or "")
+        if _normalizar_texto(corpo) not in palavras:
+            continue
+        ids = list(
+            session.execute(
+                text("SELECT id FROM alunos WHERE celular = ANY(:v)"),
+                {"v": variantes_telefone(str(mensagem.get("from") or ""))},
+            ).scalars()
+        )
+        revogados += consentimento.registrar(
+            session,
+            aluno_ids=ids,
+            concedido=False,
+            origem="optout_whatsapp",
+            detalhes=f"Resposta no WhatsApp: {corpo[:50]}",
+        )
+    return revogados
+
+
+def aplicar(session: Session, payload: dict) -> dict[str, int]:
+    """Every entry, change and status of one webhook delivery."""
+    statuses, resultado = [], {"optout": 0, "templates": 0}
+    for entrada in payload.get("entry") or []:
+        for mudanca in (entrada or {}).get("changes") or []:
+            campo, valor = (mudanca or {}).get("field"), (mudanca or {}).get("value") or {}
+            if not isinstance(valor, dict):
+                continue
+            if campo == "messages":
+                statuses += [
+                    n
+                    for n in (
+                        whatsapp_status.normalizar(s)
+                        for s in valor.get("statuses") or []
+                        if isinstance(s, dict)
+                    )
+                    if n
+                ]
+                resultado["optout"] += _optout(
+                    session, valor.get("messages") or [], valor.get("contacts") or []
+                )
+            elif campo == "message_template_status_update" and valor.get("event"):
+                ident = valor.get("message_template_id")
+                resultado["templates"] += whatsapp.atualizar_status_template(
+                    session,
+                    meta_id=str(ident) if ident is not None else None,
+                    nome=valor.get("message_template_name"),
+                    idioma=valor.get("message_template_language"),
+                    status=str(valor["event"]),
+                )
+    resultado.update(whatsapp_status.aplicar(session, statuses))
+    return resultado
+
+
+def _assinatura_valida(corpo: bytes, cabecalho: str | None, segredo: str) -> bool:
+    esperado = "sha256=" + hmac.new(segredo.encode(), corpo, hashlib.sha256).hexdigest()
+    return bool(cabecalho) and hmac.compare_digest(cabecalho.encode(), esperado.encode())
+
+
+def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
+    """Signature over the raw body, raw storage (deduplicated by the body's hash), then apply."""
+    try:
+        with UnidadeDeTrabalho() as uow:
+            segredo = config.obter(uow.session, "meta_app_secret")
+    except ChaveSecretaErro:
+        _log.error("App secret ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
+        return 503, {"erro": "credencial indisponível"}
+    if not segredo:
+        return 401, {"erro": "app secret não configurado"}
+    if not _assinatura_valida(corpo, assinatura, segredo):
+        return 401, {"erro": "assinatura inválida ou ausente"}
+    evento_id = hashlib.sha256(corpo).hexdigest()  # Meta sends no event id: the body is one
+    try:
+        payload = json.loads(corpo)
+    except (ValueError, UnicodeDecodeError):
+        webhooks.armazenar(
+            origem="meta",
+            evento_id=evento_id,
+            tipo=None,
+            payload=None,
+            corpo=corpo,
+            erro="JSON malformado",
+        )
+        return 400, {"erro": "JSON malformado"}
+    if not isinstance(payload, dict):
+        webhooks.armazenar(
+            origem="meta",
+            evento_id=evento_id,
+            tipo=None,
+            payload=payload,
+            corpo=corpo,
+            erro="o corpo deve ser um objeto JSON",
+        )
+        return 400, {"erro": "o corpo deve ser um objeto JSON"}
+    campos = sorted(
+        {
+            str((m or {}).get("field"))
+            for e in payload.get("entry") or []
+            if isinstance(e, dict)
+            for m in e.get("changes") or []
+            if isinstance(m, dict)
+        }
+    )
+    registro = webhooks.armazenar(
+        origem="meta", evento_id=evento_id, tipo=",".join(campos), payload=payload, corpo=corpo
+    )
+    if registro is None:
+        return 200, {"status": "duplicado"}
+    try:
+        with UnidadeDeTrabalho() as uow:
+            resultado = aplicar(uow.session, payload)
+            webhooks.marcar(uow.session, registro)
+            uow.commit()
+    except Exception as exc:  # noqa: BLE001 - the raw event is kept for reprocessing
+        _log.exception("Falha ao aplicar o webhook da Meta %s", registro)
+        webhooks.marcar_erro(registro, f"{type(exc).__name__}: {exc}")
+        return 200, {"status": "armazenado", "erro": "falha ao processar; será reprocessado"}
+    return 200, {"status": "processado", **resultado}
+
+
+async def webhook_meta_post(request: Request) -> JSONResponse:
+    """Read at most 1 MB and hand over to ``processar`` in a thread."""
+    declarado = request.headers.get("content-length", "")
+    if declarado.isdigit() and int(declarado) > LIMITE_CORPO:
+        return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
+    corpo = bytearray()
+    async for pedaco in request.stream():
+        corpo += pedaco
+        if len(corpo) > LIMITE_CORPO:
+            return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
+    codigo, resposta = await run_in_threadpool(
+        processar, bytes(corpo), request.headers.get("x-hub-signature-256")
+    )
+    return JSONResponse(resposta, codigo)
