@@ -12,7 +12,7 @@ from starlette.routing import Mount
 
 from db import embedded
 from db.engine import descartar_engine, usando_embutido
-from services import bootstrap, demo
+from services import bootstrap, demo, demo_whatsapp
 from services.rotas import ROTAS
 
 _log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ def _tcp_nodelay_nas_conexoes() -> None:
 
 
 _tcp_nodelay_nas_conexoes()
+URL_APP = f"http://127.0.0.1:{st.config.get_option('server.port') or 8501}"
+demo_whatsapp.definir_url_app(URL_APP)
 
 
 def _carregar_demo_se_vazio() -> None:
@@ -41,8 +43,7 @@ def _carregar_demo_se_vazio() -> None:
     DATABASE_URL, where only an explicit ``python -m services.cli demo`` does)."""
     if not usando_embutido() or not demo.deve_carregar_na_partida():
         return
-    porta = st.config.get_option("server.port") or 8501
-    demo.em_segundo_plano(iniciado_por="sistema", url_app=f"http://127.0.0.1:{porta}")
+    demo.em_segundo_plano(iniciado_por="sistema", url_app=URL_APP)
 
 
 @contextlib.asynccontextmanager
@@ -65,6 +66,11 @@ async def lifespan(_app):
 
 app = st.App(
     Path(__file__).parent / "Home.py",
-    routes=[*ROTAS, Mount(demo.CAMINHO_MONTAGEM, app=demo.SandboxMontado())],
+    routes=[
+        *ROTAS,
+        Mount(demo.CAMINHO_MONTAGEM, app=demo.SandboxMontado()),
+        Mount(demo_whatsapp.CAMINHO_META, app=demo_whatsapp.SANDBOX_META),
+        Mount(demo_whatsapp.CAMINHO_CHATWOOT, app=demo_whatsapp.SANDBOX_CHATWOOT),
+    ],
     lifespan=lifespan,
 )

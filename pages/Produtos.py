@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
 from db.uow import UnidadeDeTrabalho  # noqa: E402
-from services import config, produtos  # noqa: E402
+from services import config, produtos, templates  # noqa: E402
 from ui.formato import inteiro, moeda, percentual  # noqa: E402
 from ui.saida import botao_csv, literal, rotulo_grafico  # noqa: E402
 
@@ -140,7 +140,9 @@ with UnidadeDeTrabalho() as uow:
     funil = produtos.funil_aulas(uow.session, produto_id=produto_id)
     ticket_minimo = config.obter_inteiro(uow.session, "ticket_alto_minimo")
 
-aba_funil, aba_ofertas, aba_curso = st.tabs(["Funil de conclusão", "Ofertas", "Módulos e aulas"])
+aba_funil, aba_ofertas, aba_curso, aba_templates = st.tabs(
+    ["Funil de conclusão", "Ofertas", "Módulos e aulas", "Templates do WhatsApp"]
+)
 
 with aba_funil:
     if not funil:
@@ -231,3 +233,56 @@ with aba_curso:
         )
         st.dataframe(tabela_curso, hide_index=True, width="stretch")
         botao_csv(tabela_curso, "modulos_aulas.csv", key="csv_curso")
+
+with aba_templates:
+    st.caption(
+        "Templates vinculados a este produto só são enviados a alunos dele; os sem produto "
+        "servem a qualquer produto."
+    )
+    with UnidadeDeTrabalho() as uow:
+        todos = templates.listar(uow.session)
+    if not todos:
+        st.info("Nenhum template ainda — configure a Meta e sincronize pela barra lateral.")
+    else:
+        deste = [t for t in todos if t.produto_id == produto_id]
+        tabela_tpl = pd.DataFrame(
+            {
+                "Template": [t.nome for t in deste],
+                "Idioma": [t.idioma or "" for t in deste],
+                "Status na Meta": [("removido" if t.removido else (t.status or "")) for t in deste],
+                "Variáveis": [t.qtd_parametros or 0 for t in deste],
+                "Texto": [t.texto or "" for t in deste],
+            }
+        )
+        if deste:
+            st.dataframe(tabela_tpl, hide_index=True, width="stretch")
+        else:
+            st.info("Nenhum template vinculado a este produto.")
+        if PODE_EDITAR:
+            with st.form("form_vincular_template"):
+                opcoes = {t.id: t for t in todos}
+                escolhido = st.selectbox(
+                    "Template",
+                    list(opcoes),
+                    format_func=lambda i: (
+                        f"{opcoes[i].nome} ({opcoes[i].idioma or '?'}) — "
+                        + (nomes.get(opcoes[i].produto_id, "sem produto"))
+                    ),
+                )
+                acao = st.radio(
+                    "Ação", ["Vincular a este produto", "Deixar sem produto"], horizontal=True
+                )
+                aplicar = st.form_submit_button("Aplicar")
+            if aplicar:
+                with UnidadeDeTrabalho() as uow:
+                    mudou = templates.vincular(
+                        uow.session,
+                        template_id=escolhido,
+                        produto_id=produto_id if acao.startswith("Vincular") else None,
+                        usuario=usuario.username,
+                    )
+                    uow.commit()
+                st.session_state["_aviso_produtos"] = (
+                    "Template atualizado." if mudou else "Nada mudou: o template já estava assim."
+                )
+                st.rerun()

@@ -15,6 +15,8 @@ from services.cripto import ChaveSecretaErro
 from services.hotmart_client import HotmartErro
 from services.hotmart_conexao import HotmartNaoConfigurada
 from services.jobs import JobEmAndamento
+from services.whatsapp import WhatsAppNaoConfigurado
+from services.whatsapp_client import WhatsAppErro
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -86,6 +88,30 @@ def _sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync_templates(_args: argparse.Namespace) -> int:
+    from services import whatsapp
+
+    barra = BarraTerminal()
+    try:
+        job = whatsapp.executar_sync_templates(iniciado_por="cli", observador=barra)
+    finally:
+        barra.fim()
+    print(f"Templates sincronizados: {_resumo(job.resultado)}")
+    return 0
+
+
+def _sync_chatwoot(_args: argparse.Namespace) -> int:
+    from services import chatwoot_sync
+
+    barra = BarraTerminal()
+    try:
+        job = chatwoot_sync.executar_sync_chatwoot(iniciado_por="cli", observador=barra)
+    finally:
+        barra.fim()
+    print(f"Chatwoot sincronizado: {_resumo(job.resultado)}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from services import demo
 
@@ -127,6 +153,12 @@ def construir_parser() -> argparse.ArgumentParser:
     p_hm = sync_sub.add_parser("hotmart", help="espelha a Hotmart no banco")
     p_hm.add_argument("--desde", help="janela incremental: 2d, 12h, 30m ou 2026-11-01")
     p_hm.set_defaults(func=_sync)
+    sync_sub.add_parser("templates", help="espelha os templates do WhatsApp").set_defaults(
+        func=_sync_templates
+    )
+    sync_sub.add_parser("chatwoot", help="contatos e etiquetas do Chatwoot").set_defaults(
+        func=_sync_chatwoot
+    )
 
     p_demo = sub.add_parser("demo", help="carrega dados de demonstração pelo sandbox")
     p_demo.add_argument("--alunos", type=int, default=500)
@@ -150,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     except (config.ValorInvalido, ChaveSecretaErro, DatabaseIndisponivel, ValueError) as exc:
         print(f"Erro: {exc}", file=sys.stderr)
         return 2
-    except (JobEmAndamento, HotmartNaoConfigurada, HotmartErro) as exc:
+    except (
+        JobEmAndamento,
+        HotmartNaoConfigurada,
+        HotmartErro,
+        WhatsAppNaoConfigurado,
+        WhatsAppErro,
+    ) as exc:
         print(f"Erro: {exc}", file=sys.stderr)
         return 4
     except OperationalError as exc:

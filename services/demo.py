@@ -28,8 +28,12 @@ CHAVE_PARAMETROS = "demo_parametros"  # internal row of configuracoes (not a cre
 ALUNOS_PADRAO = 500
 CAMINHO_MONTAGEM = "/sandbox/hotmart"
 
+
 # Domain tables erased with the demo (users, settings, audit and jobs stay).
 TABELAS_DEMO = (
+    "status_pendentes",
+    "consentimentos",
+    "chatwoot_contatos",
     "progresso_aulas",
     "alunos_tags",
     "logs_disparo",
@@ -178,6 +182,9 @@ def carregar(
     execucao.progresso(92, "Postbacks de boletos, PIX e carrinhos")
     resultado["postbacks"] = _entregar_postbacks(ds, hottok)
     if url_app:
+        from services.demo_whatsapp import configurar_whatsapp_e_chatwoot
+
+        resultado.update(configurar_whatsapp_e_chatwoot(execucao, url_app))
         with UnidadeDeTrabalho() as uow:
             base = url_app.rstrip("/") + CAMINHO_MONTAGEM
             config.definir_varios(

@@ -24,6 +24,8 @@ _log = logging.getLogger(__name__)
 
 ROTULOS = {
     "sync_hotmart": "Sincronização Hotmart",
+    "sync_templates": "Sincronização de templates",
+    "sync_chatwoot": "Sincronização Chatwoot",
     "demo": "Carga de demonstração",
     "regras": "Avaliação das regras",
     "disparo": "Disparo de mensagens",

@@ -247,3 +247,19 @@ def enviar(
     ).scalar_one()
     whatsapp_status.aplicar_estacionados(session, envio.wamid)
     return Enviado(log_id, envio.wamid, texto_final)
+
+
+def executar_sync_templates(*, iniciado_por: str | None, observador=None):
+    """Mirror the templates as the 'sync_templates' job."""
+    from db.uow import UnidadeDeTrabalho
+    from services import jobs
+
+    def funcao(execucao: jobs.ExecucaoJob) -> dict[str, int]:
+        execucao.progresso(10, "Templates da Meta")
+        with UnidadeDeTrabalho() as uow:
+            with cliente_configurado(uow.session) as cliente:
+                resultado = sincronizar_templates(uow.session, cliente)
+            uow.commit()
+        return resultado
+
+    return jobs.executar("sync_templates", funcao, iniciado_por=iniciado_por, observador=observador)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from services import jobs
-from services.hotmart_conexao import executar_sync
+from services.sincronizacao import sincronizar_tudo
 from services.usuarios import Usuario
 from ui.formato import data_hora
 
@@ -32,16 +32,19 @@ def desenhar(usuario: Usuario) -> None:
     """Draw the sidebar's job area and the Sincronizar button for the roles that may use it."""
     with st.sidebar:
         if usuario.papel in PAPEIS_SINCRONIZAR:
-            rodando = any(j.tipo in ("sync_hotmart", "demo") for j in jobs.em_andamento())
+            rodando = any(
+                j.tipo.startswith("sync_") or j.tipo == "demo" for j in jobs.em_andamento()
+            )
             if st.button(
-                "Sincronizar Hotmart",
+                "Sincronizar",
                 icon=":material/sync:",
                 disabled=rodando,
                 key="botao_sincronizar",
-                help="Espelha produtos, vendas, assinaturas e progresso da Hotmart",
+                help="Hotmart (produtos, vendas, progresso), templates do WhatsApp e etiquetas "
+                "do Chatwoot",
             ):
                 jobs.em_segundo_plano(
-                    "sync_hotmart", lambda: executar_sync(iniciado_por=usuario.username)
+                    "sincronizar", lambda: sincronizar_tudo(iniciado_por=usuario.username)
                 )
                 st.toast("Sincronização iniciada.")
         _andamento()
