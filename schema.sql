@@ -387,5 +387,38 @@ CREATE TABLE IF NOT EXISTS chatwoot_contatos (
     sincronizado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
 );
 
+-- ---- Version 4: automation engine -----------------------------------------------------------
+
+-- Rules: the template's variables mapped to fields, and who edited the rule when.
+ALTER TABLE regras_automacao ADD COLUMN IF NOT EXISTS mapeamento_json JSONB; -- {{n}} → field + fallback
+ALTER TABLE regras_automacao ADD COLUMN IF NOT EXISTS criado_em TIMESTAMPTZ DEFAULT NOW(); -- creation
+ALTER TABLE regras_automacao ADD COLUMN IF NOT EXISTS atualizado_em TIMESTAMPTZ; -- last edit
+ALTER TABLE regras_automacao ADD COLUMN IF NOT EXISTS atualizado_por VARCHAR(50); -- who edited last
+
+-- Queue items: dedupe per rule × student × occasion, the snapshot sent, decisions and dispatch.
+-- Statuses beyond the spec's: enviando (claimed by a worker), enviado, cancelado (reason gone),
+-- verificar (claimed but never confirmed: a person decides; never re-sent automatically).
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS chave_dedupe VARCHAR(250); -- regra:aluno:ocasião
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS produto_id UUID REFERENCES produtos(id); -- product of the occasion
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS ocasiao VARCHAR(200); -- what triggered it
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS contexto JSONB; -- ids for the goal-based exit
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS variaveis JSONB; -- rendered variables (snapshot)
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS texto_renderizado TEXT; -- exact text to be sent
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS decidido_por VARCHAR(50); -- who approved/rejected
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS decidido_em TIMESTAMPTZ; -- when
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS tentativas INTEGER DEFAULT 0; -- send attempts
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS proxima_tentativa_em TIMESTAMPTZ; -- backoff
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS reservado_em TIMESTAMPTZ; -- claimed by a worker
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS reservado_por BIGINT; -- the worker's lock key
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS enviado_em TIMESTAMPTZ; -- confirmed sent
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS erro_codigo INTEGER; -- Meta error code
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS erro_mensagem TEXT; -- Meta error / guard reason
+ALTER TABLE filas_disparo ADD COLUMN IF NOT EXISTS motivo_cancelamento TEXT; -- goal-based exit reason
+CREATE UNIQUE INDEX IF NOT EXISTS ux_filas_disparo_dedupe
+    ON filas_disparo (chave_dedupe); -- evaluating twice never queues twice
+CREATE INDEX IF NOT EXISTS ix_filas_disparo_produto_id ON filas_disparo (produto_id); -- FK
+CREATE INDEX IF NOT EXISTS ix_filas_disparo_aprovados
+    ON filas_disparo (data_criacao) WHERE status = 'aprovado'; -- the dispatcher's claim
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1), (2), (3) ON CONFLICT (versao) DO NOTHING;
+INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4) ON CONFLICT (versao) DO NOTHING;
