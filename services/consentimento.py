@@ -52,9 +52,9 @@ def tem_consentimento(session: Session, aluno_id: UUID, finalidade: str = FINALI
 
 
 SQL_SEM_CONSENTIMENTO = """
-    EXISTS (SELECT 1 FROM (SELECT c.concedido FROM consentimentos c
-                            WHERE c.aluno_id = {aluno} AND c.finalidade = 'whatsapp'
-                            ORDER BY c.registrado_em DESC, c.id DESC LIMIT 1) ultimo
+    EXISTS (SELECT 1 FROM (SELECT cons.concedido FROM consentimentos cons
+                            WHERE cons.aluno_id = {aluno} AND cons.finalidade = 'whatsapp'
+                            ORDER BY cons.registrado_em DESC, cons.id DESC LIMIT 1) ultimo
              WHERE NOT ultimo.concedido)
 """
 """SQL predicate (format with the aluno id expression): the student revoked WhatsApp consent."""

@@ -169,7 +169,10 @@ def despachar(
                             RETURNING id
                             """
                             ),
-                            {"w": chave, "n": min(lote, (limite or lote) - processados) or lote},
+                            {
+                                "w": chave,
+                                "n": lote if limite is None else min(lote, limite - processados),
+                            },
                         )
                         .scalars()
                         .all()
@@ -177,13 +180,16 @@ def despachar(
                     uow.commit()
                 if not ids:
                     break
-                for item_id in sorted(ids):
+                pendentes = sorted(ids)
+                while pendentes:
+                    item_id = pendentes.pop(0)
                     parar = _enviar_item(item_id, cliente, balde, limite_dia, contagem)
                     processados += 1
                     if progresso:
                         progresso(min(99, processados), f"{contagem['enviados']} enviados")
                     if parar:
                         contagem["parada"] = parar
+                        _devolver(pendentes, chave)
                         break
                 if contagem["parada"] != "fila vazia":
                     break
@@ -196,6 +202,22 @@ def despachar(
         finally:
             conn_lock.close()
     return contagem
+
+
+def _devolver(ids: list[int], chave: int) -> None:
+    """Claimed items this worker will not try after a stop go back to the approved queue."""
+    if not ids:
+        return
+    with UnidadeDeTrabalho() as uow:
+        uow.session.execute(
+            text(
+                "UPDATE filas_disparo SET status = 'aprovado', reservado_em = NULL, "
+                "reservado_por = NULL, tentativas = tentativas - 1 "
+                "WHERE id = ANY(:ids) AND status = 'enviando' AND reservado_por = :w"
+            ),
+            {"ids": ids, "w": chave},
+        )
+        uow.commit()
 
 
 def _enviar_item(

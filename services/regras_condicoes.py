@@ -78,7 +78,7 @@ GATILHOS: dict[str, Gatilho] = {
             "Boleto pendente",
             "Boleto emitido há mais de N horas, ainda não pago e não vencido.",
             (
-                Parametro("horas", "Emitido há mais de (horas)", 24, 1, 240),
+                Parametro("horas", "Emitido há mais de (horas)", 12, 1, 240),
                 Parametro("max_horas", "Ignorar boletos com mais de (horas)", 96, 2, 720),
             ),
             ("link_boleto", "valor"),
@@ -89,7 +89,7 @@ GATILHOS: dict[str, Gatilho] = {
             "PIX gerado há mais de N horas, ainda não pago e não expirado.",
             (
                 Parametro("horas", "Gerado há mais de (horas)", 1, 1, 240),
-                Parametro("max_horas", "Ignorar PIX com mais de (horas)", 24, 2, 720),
+                Parametro("max_horas", "Ignorar PIX com mais de (horas)", 72, 2, 720),
             ),
             ("codigo_pix", "valor"),
         ),
