@@ -8,12 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Mount
 
 from db import embedded
 from db.engine import descartar_engine, usando_embutido
 from services import bootstrap, demo, demo_whatsapp
-from services.rotas import ROTAS
+from services.rotas import rotas_do_app
 
 _log = logging.getLogger(__name__)
 
@@ -66,11 +65,6 @@ async def lifespan(_app):
 
 app = st.App(
     Path(__file__).parent / "Home.py",
-    routes=[
-        *ROTAS,
-        Mount(demo.CAMINHO_MONTAGEM, app=demo.SandboxMontado()),
-        Mount(demo_whatsapp.CAMINHO_META, app=demo_whatsapp.SANDBOX_META),
-        Mount(demo_whatsapp.CAMINHO_CHATWOOT, app=demo_whatsapp.SANDBOX_CHATWOOT),
-    ],
+    routes=rotas_do_app(),
     lifespan=lifespan,
 )

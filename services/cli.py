@@ -1,4 +1,7 @@
-"""Command line for operators and cron: ``python -m services.cli {migrate, config, sync, demo}``."""
+"""Command line for operators and cron.
+
+``python -m services.cli {migrate, config, sync, rules, dispatch, demo}``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from db.engine import DatabaseIndisponivel, motivo_seguro, obter_engine
 from db.schema import aplicar_schema
 from db.uow import UnidadeDeTrabalho
 from services import config
+from services.chatwoot_client import ChatwootErro
+from services.chatwoot_sync import ChatwootNaoConfigurado
 from services.cripto import ChaveSecretaErro
 from services.hotmart_client import HotmartErro
 from services.hotmart_conexao import HotmartNaoConfigurada
@@ -112,6 +117,30 @@ def _sync_chatwoot(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules(_args: argparse.Namespace) -> int:
+    from services import regras
+
+    barra = BarraTerminal()
+    try:
+        job = regras.executar_avaliacao(iniciado_por="cli", observador=barra)
+    finally:
+        barra.fim()
+    print(f"Regras avaliadas: {_resumo(job.resultado)}")
+    return 0
+
+
+def _dispatch(_args: argparse.Namespace) -> int:
+    from services import disparo
+
+    barra = BarraTerminal()
+    try:
+        job = disparo.executar_disparo(iniciado_por="cli", observador=barra)
+    finally:
+        barra.fim()
+    print(f"Disparo concluído: {_resumo(job.resultado)}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from services import demo
 
@@ -160,6 +189,11 @@ def construir_parser() -> argparse.ArgumentParser:
         func=_sync_chatwoot
     )
 
+    sub.add_parser("rules", help="avalia as regras ativas e enfileira sugestões").set_defaults(
+        func=_rules
+    )
+    sub.add_parser("dispatch", help="envia os itens aprovados da fila").set_defaults(func=_dispatch)
+
     p_demo = sub.add_parser("demo", help="carrega dados de demonstração pelo sandbox")
     p_demo.add_argument("--alunos", type=int, default=500)
     p_demo.add_argument("--seed", type=int, default=42)
@@ -188,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         HotmartErro,
         WhatsAppNaoConfigurado,
         WhatsAppErro,
+        ChatwootNaoConfigurado,
+        ChatwootErro,
     ) as exc:
         print(f"Erro: {exc}", file=sys.stderr)
         return 4

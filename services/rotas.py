@@ -44,3 +44,17 @@ ROTAS = [
     Route("/webhooks/meta", webhook_meta_get, methods=["GET"]),
     Route("/webhooks/meta", webhook_meta_post, methods=["POST"]),
 ]
+
+
+def rotas_do_app() -> list:
+    """Every route the server exposes beside the UI: health, webhooks and the demo sandboxes."""
+    from starlette.routing import Mount
+
+    from services import demo, demo_whatsapp
+
+    return [
+        *ROTAS,
+        Mount(demo.CAMINHO_MONTAGEM, app=demo.SandboxMontado()),
+        Mount(demo_whatsapp.CAMINHO_META, app=demo_whatsapp.SANDBOX_META),
+        Mount(demo_whatsapp.CAMINHO_CHATWOOT, app=demo_whatsapp.SANDBOX_CHATWOOT),
+    ]

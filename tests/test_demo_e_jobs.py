@@ -23,13 +23,15 @@ def _contar(banco, tabela: str) -> int:
 
 @pytest.fixture(scope="module")
 def app_com_sandbox():
-    """The demo sandbox mounted as in app.py, served over real HTTP on loopback."""
+    """The app's routes and mounted sandboxes as in app.py, served over real HTTP on loopback."""
     from starlette.applications import Starlette
-    from starlette.routing import Mount
 
+    from services import demo_whatsapp
+    from services.rotas import rotas_do_app
     from services.sandbox.server import servir
 
-    with servir(Starlette(routes=[Mount(demo.CAMINHO_MONTAGEM, app=demo.SandboxMontado())])) as url:
+    with servir(Starlette(routes=rotas_do_app())) as url:
+        demo_whatsapp.definir_url_app(url)  # the Meta sandbox posts its statuses back here
         yield url
 
 
@@ -63,6 +65,23 @@ def test_demo_mirrors_the_sandbox_through_the_real_client(com_demo):
         assert config.obter(uow.session, "hotmart_client_id") == "demo-client-id"
         # Later syncs go to the sandbox mounted in the app, not to the load's own server.
         assert config.obter(uow.session, "hotmart_api_base").endswith("/sandbox/hotmart")
+
+
+def test_demo_sends_example_messages_that_come_back_read(com_demo):
+    import time
+
+    assert _contar(com_demo, "templates") >= 5
+    assert _contar(com_demo, "logs_disparo") > 0
+    fim = time.monotonic() + 30
+    while time.monotonic() < fim:
+        with com_demo.connect() as conn:
+            lidos = conn.execute(
+                text("SELECT count(*) FROM logs_disparo WHERE status_entrega = 'read'")
+            ).scalar()
+        if lidos:
+            break
+        time.sleep(0.5)
+    assert lidos > 0  # statuses arrived by signed webhook from the mounted Meta sandbox
 
 
 def test_a_demo_job_records_progress_and_result(com_demo):

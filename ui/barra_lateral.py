@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import jobs
+from services import disparo, jobs, regras
 from services.sincronizacao import sincronizar_tudo
 from services.usuarios import Usuario
 from ui.formato import data_hora
@@ -21,11 +21,28 @@ def _andamento() -> None:
         st.progress(job.progresso / 100, text=f"{rotulo} em andamento ({job.progresso}%){quem}")
         if job.mensagem:
             st.caption(job.mensagem)
-    ultimo = jobs.ultimo("sync_hotmart")
-    if ultimo and ultimo.status == "erro":
-        st.error(f"Última sincronização falhou: {ultimo.erro}")
-    elif ultimo and ultimo.status == "concluido":
-        st.caption(f"Última sincronização: {data_hora(ultimo.terminado_em)}")
+    for tipo in ("sync_hotmart", "regras", "disparo"):
+        ultimo = jobs.ultimo(tipo)
+        if ultimo is None or ultimo.status == "executando":
+            continue
+        rotulo = jobs.ROTULOS.get(tipo, tipo)
+        if ultimo.status == "erro":
+            st.error(f"{rotulo} falhou: {ultimo.erro}")
+        elif ultimo.status == "concluido":
+            resumo = _resumo(tipo, ultimo.resultado or {})
+            st.caption(f"{rotulo}: {data_hora(ultimo.terminado_em)}{resumo}")
+
+
+def _resumo(tipo: str, resultado: dict) -> str:
+    if tipo == "regras":
+        return f" — {resultado.get('inseridos', 0)} sugestões novas"
+    if tipo == "disparo":
+        return f" — {resultado.get('enviados', 0)} enviados" + (
+            f" ({resultado['parada']})"
+            if resultado.get("parada") not in (None, "fila vazia")
+            else ""
+        )
+    return ""
 
 
 def desenhar(usuario: Usuario) -> None:
@@ -47,4 +64,27 @@ def desenhar(usuario: Usuario) -> None:
                     "sincronizar", lambda: sincronizar_tudo(iniciado_por=usuario.username)
                 )
                 st.toast("Sincronização iniciada.")
+            ocupados = {j.tipo for j in jobs.em_andamento()}
+            if st.button(
+                "Gerar sugestões",
+                icon=":material/lightbulb:",
+                disabled="regras" in ocupados,
+                key="botao_regras",
+                help="Avalia as regras ativas e coloca as sugestões na Fila de Aprovação",
+            ):
+                jobs.em_segundo_plano(
+                    "regras", lambda: regras.executar_avaliacao(iniciado_por=usuario.username)
+                )
+                st.toast("Avaliação das regras iniciada.")
+            if st.button(
+                "Disparar aprovados",
+                icon=":material/send:",
+                disabled="disparo" in ocupados,
+                key="botao_disparo",
+                help="Envia pelo WhatsApp os itens aprovados, respeitando o freio",
+            ):
+                jobs.em_segundo_plano(
+                    "disparo", lambda: disparo.executar_disparo(iniciado_por=usuario.username)
+                )
+                st.toast("Disparo iniciado.")
         _andamento()
