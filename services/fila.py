@@ -152,7 +152,7 @@ def rejeitar(session: Session, ids: list[int], *, motivo: str, usuario: str) -> 
     if not ids:
         raise DecisaoInvalida("Selecione ao menos um item.")
     if len(motivo) < 3:
-        raise DecisaoInvalida("Informe o motivo da rejeição.")
+        raise DecisaoInvalida("Informe o motivo da rejeição (pelo menos 3 caracteres).")
     rejeitados = (
         session.execute(
             text(

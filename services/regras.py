@@ -194,7 +194,7 @@ def prever(
                           GROUP BY motivo) m) AS por_motivo,
                    (SELECT coalesce(jsonb_agg(x), '[]') FROM
                         (SELECT aluno_nome AS aluno, produto_nome AS produto, texto
-                           FROM q WHERE motivo IS NULL ORDER BY aluno_nome LIMIT :lim) x)
+                           FROM q WHERE motivo IS NULL ORDER BY lower(aluno_nome) LIMIT :lim) x)
                        AS exemplos,
                    (SELECT coalesce(jsonb_agg(x), '[]') FROM
                         (SELECT aluno_nome AS aluno, produto_nome AS produto, motivo
@@ -345,6 +345,9 @@ def avaliar(session: Session, regra: Regra, *, automaticos_restantes: int) -> di
     if regra.gatilho not in GATILHOS:
         return {"inseridos": 0, "aprovados": 0}
     tpl = _template(session, regra.template_id)
+    if tpl.status_meta != "APPROVED" or tpl.removido_na_meta_em is not None:
+        # The template was paused, rejected or removed since the rule was saved: queue nothing.
+        raise CondicaoInvalida(f"O template {tpl.nome_meta} não está aprovado na Meta.")
     cond = validar_condicao(regra.gatilho, regra.condicao)
     mapa = validar_mapeamento(regra.gatilho, regra.mapeamento, tpl.qtd_parametros or 0)
     sql, params = _consulta(

@@ -361,3 +361,14 @@ def test_approve_and_reject_need_a_reason_and_record_who(fab, banco):
     ]
     assert linhas[2].motivo_rejeicao == "aluno pediu contato por e-mail"
     assert all(r.decidido_em for r in linhas)
+
+
+def test_a_rule_whose_template_lost_its_approval_queues_nothing(fab, banco):
+    fab.aluno("Zeca")
+    fab.transacao("Zeca", "Curso", "WAITING_PAYMENT", horas=20, link_boleto="L")
+    _salvar(fab)
+    fab.sql("UPDATE templates SET status_meta = 'PAUSED'")
+    resultado = regras.avaliar_todas()
+    assert (resultado["inseridos"], resultado["erros"]) == (0, 1)
+    with banco.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM filas_disparo")).scalar() == 0

@@ -75,8 +75,9 @@ TEMPLATES_DEMO: tuple[dict[str, Any], ...] = (
         "1180000000000002",
         "boleto_pendente",
         "UTILITY",
-        "Oi, {{1}}! O boleto do curso {{2}} vence em {{3}}. Para pagar, use este link: {{4}}",
-        ["Maria", "Marketing Digital Pro", "10/11/2026", "https://pay.hotmart.com/b/123"],
+        "Oi, {{1}}! Seu boleto do curso {{2}}, no valor de {{3}}, ainda está em aberto. "
+        "Para pagar, use este link: {{4}}",
+        ["Maria", "Marketing Digital Pro", "R$ 497,00", "https://pay.hotmart.com/b/123"],
     ),
     _modelo(
         "1180000000000003",
