@@ -7,6 +7,8 @@ from ui.navegacao import exigir_acesso
 usuario = exigir_acesso("alunos")
 
 # Imports after the guard: nothing below runs for a visitor without the role.
+import uuid  # noqa: E402
+
 import pandas as pd  # noqa: E402
 
 from db.uow import UnidadeDeTrabalho  # noqa: E402
@@ -15,6 +17,7 @@ from ui.formato import data, data_hora, inteiro, moeda  # noqa: E402
 from ui.saida import botao_csv, literal  # noqa: E402
 
 PODE_CRIAR_TAG = usuario.papel == "admin"
+COLUNA_SELECAO = "Selecionar"
 STATUS_TRANSACAO = {
     "APPROVED": "Aprovada",
     "COMPLETE": "Completa",
@@ -77,28 +80,95 @@ if not encontrados:
     st.info("Nenhum aluno encontrado para essa busca. Confira a grafia ou tente outro dado.")
     st.stop()
 
-st.dataframe(
-    pd.DataFrame(
-        {
-            "Nome": [a.nome or "" for a in encontrados],
-            "E-mail": [a.email or "" for a in encontrados],
-            "Celular": [a.celular or "" for a in encontrados],
-            "CPF": [a.cpf or "" for a in encontrados],
-            "LTV": [moeda(a.ltv_total) for a in encontrados],
-        }
-    ),
+with UnidadeDeTrabalho() as uow:
+    catalogo = alunos.catalogo_tags(uow.session)
+nomes_catalogo = {t.id: t.nome or f"Tag {t.id}" for t in catalogo}
+
+# A new result list (or a finished bulk action) starts a fresh editor with nothing selected:
+# a keyed editor keeps its ticks across data changes, and row positions would then point at
+# other students. A new key is the only reset that also reaches the browser.
+assinatura = tuple(str(a.id) for a in encontrados)
+if st.session_state.get("_selecao_assinatura") != assinatura:
+    st.session_state["_selecao_assinatura"] = assinatura
+    st.session_state["_selecao_versao"] = st.session_state.get("_selecao_versao", 0) + 1
+resultados = pd.DataFrame(
+    {
+        COLUNA_SELECAO: [False] * len(encontrados),
+        "Nome": [a.nome or "" for a in encontrados],
+        "E-mail": [a.email or "" for a in encontrados],
+        "Celular": [a.celular or "" for a in encontrados],
+        "CPF": [a.cpf or "" for a in encontrados],
+        "LTV": [moeda(a.ltv_total) for a in encontrados],
+    },
+    index=list(assinatura),
+)
+editada = st.data_editor(
+    resultados,
+    column_config={
+        COLUNA_SELECAO: st.column_config.CheckboxColumn(
+            COLUNA_SELECAO, help="Marque os alunos que recebem ou perdem uma tag em massa."
+        )
+    },
+    disabled=[c for c in resultados.columns if c != COLUNA_SELECAO],
     hide_index=True,
     width="stretch",
+    key=f"selecao_alunos_{st.session_state['_selecao_versao']}",
 )
 if len(encontrados) >= alunos.LIMITE_BUSCA:
     st.caption(f"Mostrando os {alunos.LIMITE_BUSCA} primeiros resultados: refine a busca.")
+
+marcados = editada[COLUNA_SELECAO].fillna(False).to_numpy(dtype=bool)
+selecionados = [uuid.UUID(i) for i in editada.index[marcados]]
+if not catalogo:
+    st.caption("Sem tags no catálogo: um administrador as cria em Configurações › Tags.")
+else:
+    coluna_tag, coluna_acao, coluna_botao = st.columns([2, 2, 1], vertical_alignment="bottom")
+    tag_massa = coluna_tag.selectbox(
+        "Tag para os selecionados",
+        list(nomes_catalogo),
+        format_func=nomes_catalogo.get,
+        key="tag_massa",
+    )
+    acao_massa = coluna_acao.radio(
+        "Ação em massa", ["Adicionar", "Remover"], horizontal=True, key="acao_massa"
+    )
+    aplicar = coluna_botao.button(
+        f"Aplicar a {len(selecionados)}",
+        disabled=not selecionados,
+        key="botao_tag_massa",
+        help="Só os alunos marcados na tabela acima (no máximo os resultados visíveis).",
+    )
+    if aplicar:
+        adicionar = acao_massa == "Adicionar"
+        try:
+            with UnidadeDeTrabalho() as uow:
+                alterados = alunos.aplicar_tag_em_massa(
+                    uow.session,
+                    aluno_ids=selecionados,
+                    tag_id=tag_massa,
+                    adicionar=adicionar,
+                    usuario=usuario.username,
+                )
+                uow.commit()
+        except alunos.AlunoInvalido as exc:
+            st.error(literal(exc))
+        else:
+            nome_tag = literal(nomes_catalogo[tag_massa])
+            verbo = "adicionada a" if adicionar else "removida de"
+            inalterados = len(selecionados) - alterados
+            mensagem = f"Tag {nome_tag} {verbo} {alterados} aluno(s)."
+            if inalterados:
+                mensagem += (
+                    f" {inalterados} já {'tinha(m)' if adicionar else 'não tinha(m)'} a tag."
+                )
+            st.session_state["_selecao_assinatura"] = None  # a fresh editor: no ticks
+            _avisar_e_recarregar(mensagem)
 
 rotulos = {a.id: f"{a.nome or 'Sem nome'} — {a.email or 'sem e-mail'}" for a in encontrados}
 aluno_id = st.selectbox("Abrir perfil", list(rotulos), format_func=rotulos.get, key="aluno_aberto")
 
 with UnidadeDeTrabalho() as uow:
     perfil = alunos.perfil(uow.session, aluno_id=aluno_id)
-    catalogo = alunos.catalogo_tags(uow.session)
 if perfil is None:
     st.warning("Este aluno não existe mais. Busque novamente.")
     st.stop()
@@ -225,7 +295,6 @@ with aba_tags:
         )
     else:
         st.caption("Este aluno ainda não tem tags.")
-    nomes_catalogo = {t.id: t.nome or f"Tag {t.id}" for t in catalogo}
     livres = [t.id for t in catalogo if t.id not in ids_do_aluno]
     esquerda, direita = st.columns(2)
     with esquerda:
@@ -271,6 +340,7 @@ with aba_tags:
             )
             cor_tag = st.color_picker("Cor", "#0F766E", key="nova_tag_cor")
             criar = st.form_submit_button("Criar tag")
+        st.caption("Para renomear uma tag ou mudar a cor dela: Configurações › Tags.")
         if criar:
             try:
                 with UnidadeDeTrabalho() as uow:

@@ -1,4 +1,4 @@
-"""Configurações (admin): provider credentials, the dispatch brake, users, audit."""
+"""Configurações (admin): credentials and connection tests, the brake, users, audit, tags."""
 
 from datetime import time
 
@@ -11,9 +11,16 @@ usuario = exigir_acesso("configuracoes")
 
 # Imports after the guard: nothing below runs for a visitor without the role.
 from db.uow import UnidadeDeTrabalho  # noqa: E402
-from services import auditoria, config, demo, usuarios  # noqa: E402
+from services import alunos, auditoria, conexoes, config, demo, usuarios  # noqa: E402
 from services.cripto import ChaveSecretaErro  # noqa: E402
-from ui.formato import data_hora  # noqa: E402
+from ui.formato import data_hora, inteiro  # noqa: E402
+from ui.saida import literal  # noqa: E402
+
+TESTES_CONEXAO = {
+    "hotmart": conexoes.testar_hotmart,
+    "meta": conexoes.testar_meta,
+    "chatwoot": conexoes.testar_chatwoot,
+}
 
 st.title("Configurações")
 if aviso := st.session_state.pop("_aviso_configuracoes", None):
@@ -100,6 +107,19 @@ def _aba_provedor(grupo: str) -> None:
             st.warning("Marque a confirmação para substituir os valores.")
         else:
             _gravar(mudancas)
+    _testar_conexao(grupo)
+
+
+def _testar_conexao(grupo: str) -> None:
+    """One read-only call with the saved values; the verdict never shows a secret."""
+    st.caption("Testa os valores salvos (salve antes de testar). Só faz leituras.")
+    if st.button("Testar conexão", key=f"testar_{grupo}", icon=":material/network_check:"):
+        with st.spinner("Testando a conexão…"), UnidadeDeTrabalho() as uow:
+            resultado = TESTES_CONEXAO[grupo](uow.session)
+        if resultado.ok:
+            st.success(literal(resultado.mensagem), icon=":material/check_circle:")
+        else:
+            st.error(literal(resultado.mensagem), icon=":material/error:")
 
 
 def _hora(valor: str) -> time:
@@ -155,11 +175,18 @@ def _aba_geral() -> None:
             720,
             int(atuais["primeiro_acesso_janela_horas"]),
         )
+        optout = st.text_input(
+            config.CHAVES["optout_palavras"].rotulo + " (separadas por vírgula)",
+            value=atuais["optout_palavras"],
+            help=config.CHAVES["optout_palavras"].descricao,
+            key="in_optout_palavras",
+        )
         salvar = st.form_submit_button("Salvar", type="primary")
     if salvar:
         novos = {
             "ticket_alto_minimo": str(int(ticket)),
             "primeiro_acesso_janela_horas": str(int(janela)),
+            "optout_palavras": optout,
         }
         mudancas = {k: v for k, v in novos.items() if v != atuais[k]}
         if not mudancas:
@@ -282,8 +309,87 @@ def _aba_auditoria() -> None:
     )
 
 
+def _aba_tags() -> None:
+    """The tag catalogue: create, rename and recolour (students keep their tags)."""
+    with UnidadeDeTrabalho() as uow:
+        catalogo = alunos.catalogo_tags(uow.session)
+        por_tag = alunos.alunos_por_tag(uow.session)
+    if catalogo:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Tag": [t.nome or "" for t in catalogo],
+                    "Cor": [t.cor_hex or "" for t in catalogo],
+                    "Alunos": [inteiro(por_tag.get(t.id, 0)) for t in catalogo],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            key="tabela_tags",
+        )
+    else:
+        st.info("O catálogo de tags está vazio: crie a primeira abaixo.")
+    esquerda, direita = st.columns(2)
+    with esquerda, st.form("form_criar_tag", clear_on_submit=True):
+        st.markdown("**Nova tag**")
+        nome = st.text_input("Nome", max_chars=alunos.TAMANHO_MAXIMO_TAG, key="tag_nova_nome")
+        cor = st.color_picker("Cor", "#0F766E", key="tag_nova_cor")
+        criar = st.form_submit_button("Criar tag")
+    editar = False
+    if catalogo:
+        nomes = {t.id: t.nome or f"Tag {t.id}" for t in catalogo}
+        with direita:
+            st.markdown("**Editar tag**")
+            alvo = st.selectbox("Tag", list(nomes), format_func=nomes.get, key="tag_editar_alvo")
+            atual = next(t for t in catalogo if t.id == alvo)
+            with st.form("form_editar_tag"):
+                # Keys per tag: choosing another tag shows that tag's current values.
+                novo_nome = st.text_input(
+                    "Novo nome",
+                    value=atual.nome or "",
+                    max_chars=alunos.TAMANHO_MAXIMO_TAG,
+                    key=f"tag_editar_nome_{alvo}",
+                )
+                nova_cor = st.color_picker(
+                    "Nova cor", (atual.cor_hex or "#0F766E").upper(), key=f"tag_editar_cor_{alvo}"
+                )
+                editar = st.form_submit_button("Salvar tag")
+    try:
+        if criar:
+            with UnidadeDeTrabalho() as uow:
+                criada = alunos.criar_tag(
+                    uow.session, nome=nome, cor_hex=cor, usuario=usuario.username
+                )
+                uow.commit()
+            _avisar_e_recarregar(f"Tag {literal(criada.nome)} criada.")
+        if editar:
+            with UnidadeDeTrabalho() as uow:
+                mudou = alunos.editar_tag(
+                    uow.session,
+                    tag_id=alvo,
+                    nome=novo_nome,
+                    cor_hex=nova_cor,
+                    usuario=usuario.username,
+                )
+                uow.commit()
+            if mudou:
+                _avisar_e_recarregar(f"Tag {literal(novo_nome.strip())} atualizada.")
+            st.info("Nenhum valor foi alterado.")
+    except alunos.AlunoInvalido as exc:
+        st.error(literal(exc))
+
+
 abas = st.tabs(
-    ["Hotmart", "Meta WhatsApp", "Chatwoot", "Freio de disparo", "Usuários", "Auditoria", "Geral"]
+    [
+        "Hotmart",
+        "Meta WhatsApp",
+        "Chatwoot",
+        "Freio de disparo",
+        "Usuários",
+        "Auditoria",
+        "Geral",
+        "Tags",
+    ]
 )
 with abas[0]:
     _aba_provedor("hotmart")
@@ -299,3 +405,5 @@ with abas[5]:
     _aba_auditoria()
 with abas[6]:
     _aba_geral()
+with abas[7]:
+    _aba_tags()

@@ -145,7 +145,8 @@ class PerfilAluno:
     mensagens: list[MensagemEnviada]
 
 
-def _escapar_like(valor: str) -> str:
+def escapar_like(valor: str) -> str:
+    """``valor`` with LIKE's wildcards escaped (use with ESCAPE '\\')."""
     return valor.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -154,7 +155,7 @@ def _sem_acentos(valor: str) -> str:
     return "".join(ch for ch in decomposto if not unicodedata.combining(ch))
 
 
-def _regex_nome(termo: str) -> str:
+def regex_nome(termo: str) -> str:
     """A PostgreSQL regex (for ~*) matching ``termo`` literally, whatever its accents."""
     partes = []
     for ch in _sem_acentos(termo):
@@ -195,9 +196,9 @@ def buscar_alunos(
             condicoes.append(condicao)
             exatas.append(condicao)
     else:
-        parametros["padrao"] = _escapar_like(termo)
+        parametros["padrao"] = escapar_like(termo)
         parametros["termo"] = termo
-        parametros["regex_nome"] = _regex_nome(termo)
+        parametros["regex_nome"] = regex_nome(termo)
         parametros["regex_inicio"] = "^" + parametros["regex_nome"]
         condicoes.append("nome ~* :regex_nome")
         condicoes.append(r"lower(email) LIKE '%' || lower(:padrao) || '%' ESCAPE '\'")
@@ -377,6 +378,14 @@ def catalogo_tags(session: Session) -> list[Tag]:
     return [Tag(**linha._mapping) for linha in linhas]
 
 
+def alunos_por_tag(session: Session) -> dict[int, int]:
+    """How many students carry each tag of the catalogue (tags nobody has are absent)."""
+    linhas = session.execute(
+        text("SELECT tag_id, count(*) AS n FROM alunos_tags GROUP BY tag_id")
+    ).all()
+    return {linha.tag_id: linha.n for linha in linhas}
+
+
 def perfil(session: Session, *, aluno_id: uuid.UUID) -> PerfilAluno | None:
     """The whole profile of one student, or None when the student does not exist."""
     aluno = obter_aluno(session, aluno_id=aluno_id)
@@ -452,8 +461,8 @@ def remover_tag(session: Session, *, aluno_id: uuid.UUID, tag_id: int, usuario: 
     return True
 
 
-def criar_tag(session: Session, *, nome: str, cor_hex: str, usuario: str | None) -> Tag:
-    """Add a tag to the catalogue (name up to 50 characters, color #RRGGBB), audited."""
+def _validar_tag(nome: str, cor_hex: str) -> tuple[str, str]:
+    """A tag's name (trimmed, 1–50 characters) and colour (#RRGGBB, upper-case), or pt-BR errors."""
     nome = (nome or "").strip()
     if not nome:
         raise AlunoInvalido("Nome da tag: o valor não pode ficar vazio.")
@@ -464,16 +473,28 @@ def criar_tag(session: Session, *, nome: str, cor_hex: str, usuario: str | None)
     cor = (cor_hex or "").strip()
     if not _COR_HEX.match(cor):
         raise AlunoInvalido("Cor da tag: use o formato #RRGGBB (ex.: #0F766E).")
-    # Serialise creations so that "VIP" and "vip" cannot both slip in concurrently.
-    session.execute(text("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE"))
+    return nome, cor.upper()
+
+
+def _nome_em_uso(session: Session, nome: str, *, exceto: int | None = None) -> None:
+    """Refuse a name another tag already has, whatever the case (call under the tags lock)."""
     existente = session.execute(
-        text("SELECT 1 FROM tags WHERE lower(nome) = lower(:n)"), {"n": nome}
+        text("SELECT 1 FROM tags WHERE lower(nome) = lower(:n) AND id IS DISTINCT FROM :e"),
+        {"n": nome, "e": exceto},
     ).first()
     if existente:
         raise AlunoInvalido(f"Já existe uma tag chamada {nome!r}.")
+
+
+def criar_tag(session: Session, *, nome: str, cor_hex: str, usuario: str | None) -> Tag:
+    """Add a tag to the catalogue (name up to 50 characters, color #RRGGBB), audited."""
+    nome, cor = _validar_tag(nome, cor_hex)
+    # Serialise catalogue writes so that "VIP" and "vip" cannot both slip in concurrently.
+    session.execute(text("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE"))
+    _nome_em_uso(session, nome)
     linha = session.execute(
         text("INSERT INTO tags (nome, cor_hex) VALUES (:n, :c) RETURNING id, nome, cor_hex"),
-        {"n": nome, "c": cor.upper()},
+        {"n": nome, "c": cor},
     ).one()
     registrar(
         session,
@@ -481,6 +502,94 @@ def criar_tag(session: Session, *, nome: str, cor_hex: str, usuario: str | None)
         acao="tag_criada",
         entidade="tags",
         entidade_id=str(linha.id),
-        detalhes={"tag": nome},
+        detalhes={"tag": nome, "cor": cor},
     )
     return Tag(**linha._mapping)
+
+
+def editar_tag(
+    session: Session, *, tag_id: int, nome: str, cor_hex: str, usuario: str | None
+) -> bool:
+    """Rename and/or recolour a catalogue tag (same rules as creating it), audited.
+
+    Returns False when nothing changed. The students keep the tag: only its name and colour move.
+    """
+    nome, cor = _validar_tag(nome, cor_hex)
+    session.execute(text("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE"))
+    atual = session.execute(
+        text("SELECT nome, cor_hex FROM tags WHERE id = :t"), {"t": tag_id}
+    ).first()
+    if atual is None:
+        raise AlunoInvalido("Tag não encontrada no catálogo. Atualize a página e tente de novo.")
+    if (atual.nome, (atual.cor_hex or "").upper()) == (nome, cor):
+        return False
+    _nome_em_uso(session, nome, exceto=tag_id)
+    session.execute(
+        text("UPDATE tags SET nome = :n, cor_hex = :c WHERE id = :t"),
+        {"n": nome, "c": cor, "t": tag_id},
+    )
+    registrar(
+        session,
+        usuario=usuario,
+        acao="tag_editada",
+        entidade="tags",
+        entidade_id=str(tag_id),
+        detalhes={"antes": {"tag": atual.nome, "cor": atual.cor_hex}, "tag": nome, "cor": cor},
+    )
+    return True
+
+
+def aplicar_tag_em_massa(
+    session: Session,
+    *,
+    aluno_ids: list[uuid.UUID],
+    tag_id: int,
+    adicionar: bool,
+    usuario: str | None,
+) -> int:
+    """Add (or remove) one tag for up to 50 students in one statement; how many rows changed.
+
+    Idempotent: students that already have (or lack) the tag are left alone and not counted.
+    One audit row lists the students that changed; nothing is audited when none did.
+    """
+    try:
+        ids = list(dict.fromkeys(uuid.UUID(str(a)) for a in aluno_ids or ()))
+    except ValueError:
+        raise AlunoInvalido("Seleção inválida de alunos. Busque novamente.") from None
+    if not ids:
+        raise AlunoInvalido("Selecione pelo menos um aluno.")
+    if len(ids) > LIMITE_BUSCA:
+        raise AlunoInvalido(
+            f"Selecione no máximo {LIMITE_BUSCA} alunos por vez (os resultados visíveis da busca)."
+        )
+    nome = session.execute(text("SELECT nome FROM tags WHERE id = :t"), {"t": tag_id}).first()
+    if nome is None:
+        raise AlunoInvalido("Tag não encontrada no catálogo. Atualize a página e tente de novo.")
+    if adicionar:
+        sql = """
+            INSERT INTO alunos_tags (aluno_id, tag_id)
+            SELECT a.id, :t FROM alunos a WHERE a.id = ANY(:ids)
+            ON CONFLICT DO NOTHING
+            RETURNING aluno_id
+        """
+    else:
+        sql = """
+            DELETE FROM alunos_tags WHERE tag_id = :t AND aluno_id = ANY(:ids)
+            RETURNING aluno_id
+        """
+    alterados = session.execute(text(sql), {"t": tag_id, "ids": ids}).scalars().all()
+    if alterados:
+        registrar(
+            session,
+            usuario=usuario,
+            acao="tag_em_massa_adicionada" if adicionar else "tag_em_massa_removida",
+            entidade="tags",
+            entidade_id=str(tag_id),
+            detalhes={
+                "tag": nome.nome,
+                "selecionados": len(ids),
+                "alterados": len(alterados),
+                "alunos": sorted(str(a) for a in alterados),
+            },
+        )
+    return len(alterados)

@@ -69,7 +69,8 @@ def test_each_role_logs_in_and_sees_only_its_pages(criar_usuario, papel):
     esperadas = {p.chave for p in PAGINAS.values() if papel in p.papeis}
     assert navegacao - {""} == esperadas
     assert ("configuracoes" in navegacao) == (papel == "admin")
-    esperados = ["Sair"] + (["Sincronizar"] if papel in ("gestor", "admin") else [])
+    acoes = ["Sincronizar", "Gerar sugestões", "Disparar aprovados"]
+    esperados = ["Sair"] + (acoes if papel in ("gestor", "admin") else [])
     assert [b.label for b in at.sidebar.button] == esperados
 
 

@@ -38,6 +38,27 @@ PAGINAS: dict[str, Pagina] = {
             ("cs", "gestor", "admin"),
         ),
         Pagina(
+            "fila",
+            "pages/Fila.py",
+            "Fila de Aprovação",
+            ":material/fact_check:",
+            ("cs", "gestor", "admin"),
+        ),
+        Pagina(
+            "regras",
+            "pages/Regras.py",
+            "Regras",
+            ":material/rule:",
+            ("gestor", "admin"),
+        ),
+        Pagina(
+            "logs",
+            "pages/Logs.py",
+            "Logs de disparo",
+            ":material/mark_chat_read:",
+            ("cs", "gestor", "admin"),
+        ),
+        Pagina(
             "configuracoes",
             "pages/Configuracoes.py",
             "Configurações",
