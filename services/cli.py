@@ -1,11 +1,13 @@
 """Command line for operators and cron.
 
-``python -m services.cli {migrate, config, sync, rules, dispatch, demo}``.
+``python -m services.cli {migrate, config, user, sync, rules, dispatch, demo}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 
 from sqlalchemy.exc import OperationalError
@@ -117,6 +119,50 @@ def _sync_chatwoot(_args: argparse.Namespace) -> int:
     return 0
 
 
+VARIAVEL_SENHA = "TERCEIRIZA_NOVA_SENHA"
+
+
+def _senha_nova() -> str:
+    """The new password from TERCEIRIZA_NOVA_SENHA, else typed twice (never an argument: the
+    command line of a process is visible to every user of the machine)."""
+    if senha := os.environ.get(VARIAVEL_SENHA):
+        return senha
+    if not sys.stdin.isatty():
+        raise ValueError(f"defina {VARIAVEL_SENHA} ou rode o comando num terminal.")
+    senha = getpass.getpass("Senha: ")
+    if senha != getpass.getpass("Repita a senha: "):
+        raise ValueError("as senhas não conferem.")
+    return senha
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from services import usuarios
+
+    with UnidadeDeTrabalho() as uow:
+        novo = usuarios.criar(
+            uow.session,
+            username=args.username,
+            nome=args.nome,
+            email=args.email,
+            papel=args.papel,
+            senha=_senha_nova(),
+            por="cli",
+        )
+        uow.commit()
+    print(f"Usuário {novo.username} criado ({novo.papel}).")
+    return 0
+
+
+def _user_list(_args: argparse.Namespace) -> int:
+    from services import usuarios
+
+    with UnidadeDeTrabalho() as uow:
+        lista = usuarios.listar(uow.session)
+    for u in lista:
+        print(f"{u.username:<30} {u.papel:<8} {'ativo' if u.ativo else 'inativo':<8} {u.nome}")
+    return 0
+
+
 def _rules(_args: argparse.Namespace) -> int:
     from services import regras
 
@@ -176,6 +222,20 @@ def construir_parser() -> argparse.ArgumentParser:
     p_get.add_argument("chave")
     p_get.set_defaults(func=_config_get)
     cfg_sub.add_parser("list", help="lista todos os valores").set_defaults(func=_config_list)
+
+    from services.usuarios import PAPEIS
+
+    user = sub.add_parser("user", help="logins do app")
+    user_sub = user.add_subparsers(dest="acao", required=True)
+    p_add = user_sub.add_parser(
+        "add", help=f"cria um login (senha em {VARIAVEL_SENHA} ou digitada no terminal)"
+    )
+    p_add.add_argument("username")
+    p_add.add_argument("--nome", required=True)
+    p_add.add_argument("--papel", required=True, choices=sorted(PAPEIS))
+    p_add.add_argument("--email")
+    p_add.set_defaults(func=_user_add)
+    user_sub.add_parser("list", help="lista os logins").set_defaults(func=_user_list)
 
     sync = sub.add_parser("sync", help="sincroniza um provedor")
     sync_sub = sync.add_subparsers(dest="provedor", required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from typing import Any
@@ -11,9 +12,10 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse
 
 from db.uow import UnidadeDeTrabalho
-from services import config, demo, jobs, whatsapp
+from services import config, demo, jobs, regras, whatsapp
 from services.sandbox import chatwoot as chatwoot_sandbox
 from services.sandbox import meta as meta_sandbox
+from services.sandbox.meta_webhooks import CENARIOS
 
 CAMINHO_META = "/sandbox/meta"
 CAMINHO_CHATWOOT = "/sandbox/chatwoot"
@@ -54,6 +56,13 @@ def definir_url_app(url: str) -> None:
     _URL_APP["url"] = url.rstrip("/")
 
 
+def _cenarios_demo() -> dict[str, float] | None:
+    """TERCEIRIZA_DEMO_META_CENARIO=lido (or another scenario name) makes every demo send follow
+    that delivery scenario, for a walkthrough or the browser test; unset keeps the seeded mix."""
+    cenario = os.environ.get("TERCEIRIZA_DEMO_META_CENARIO", "").strip()
+    return {cenario: 1.0} if cenario in CENARIOS else None
+
+
 def _sandbox_meta():
     return meta_sandbox.criar_app(
         access_token=meta_sandbox.DEMO_ACCESS_TOKEN,
@@ -62,6 +71,7 @@ def _sandbox_meta():
         waba_id=meta_sandbox.DEMO_WABA_ID,
         callback_url=_URL_APP["url"] + "/webhooks/meta",
         atraso_status_s=1.5,  # slow enough to watch a message move to 'read' on Logs
+        cenarios=_cenarios_demo(),
     )
 
 
@@ -119,7 +129,64 @@ def configurar_whatsapp_e_chatwoot(execucao: jobs.ExecucaoJob, url_app: str) -> 
         uow.commit()
     execucao.progresso(96, "Mensagens de exemplo")
     resultado["mensagens_demo"] = _enviar_exemplos()
+    execucao.progresso(98, "Regras de exemplo e sugestões")
+    resultado["regras_demo"] = _criar_regras_exemplo()
+    resultado["sugestoes_demo"] = regras.avaliar_todas()["inseridos"]
     return resultado
+
+
+# Example rules of the demo (SUGERIR: their items wait in the approval queue). Each maps the
+# demo template's placeholders in order; a template missing from the catalogue skips its rule.
+REGRAS_DEMO = (
+    {
+        "nome": "Lembrete de boleto pendente (demonstração)",
+        "gatilho": "boleto_pendente",
+        "condicao": {"horas": 12, "max_horas": 240},
+        "template": "boleto_pendente",
+        "campos": ("primeiro_nome", "produto", "valor", "link_boleto"),
+    },
+    {
+        "nome": "Lembrete de PIX pendente (demonstração)",
+        "gatilho": "pix_pendente",
+        "condicao": {"horas": 1, "max_horas": 240},
+        "template": "pix_pendente",
+        "campos": ("primeiro_nome", "produto", "codigo_pix"),
+    },
+)
+
+
+def _criar_regras_exemplo() -> int:
+    """Create the example rules whose templates exist (validated like any rule)."""
+    criadas = 0
+    for modelo in REGRAS_DEMO:
+        with UnidadeDeTrabalho() as uow:
+            template = uow.session.execute(
+                text(
+                    "SELECT id, qtd_parametros FROM templates WHERE nome_meta = :n "
+                    "AND status_meta = 'APPROVED' AND removido_na_meta_em IS NULL LIMIT 1"
+                ),
+                {"n": modelo["template"]},
+            ).first()
+            if template is None:
+                continue
+            campos = modelo["campos"][: template.qtd_parametros or 0]
+            try:
+                regras.salvar(
+                    uow.session,
+                    nome=modelo["nome"],
+                    gatilho=modelo["gatilho"],
+                    condicao=modelo["condicao"],
+                    template_id=template.id,
+                    mapeamento={
+                        str(i): {"campo": c, "padrao": ""} for i, c in enumerate(campos, 1)
+                    },
+                    usuario="demo",
+                )
+            except regras.CondicaoInvalida:
+                continue
+            uow.commit()
+            criadas += 1
+    return criadas
 
 
 def _enviar_exemplos() -> int:

@@ -73,7 +73,7 @@ def recuperar_orfaos() -> int:
 
 
 _SQL_GUARDAS = f"""
-SELECT f.id, f.aluno_id, f.template_id, f.variaveis, f.tentativas, r.gatilho,
+SELECT f.id, f.aluno_id, f.template_id, f.variaveis, f.tentativas, r.gatilho, f.produto_id,
        CASE
          WHEN t.id IS NULL OR t.status_meta <> 'APPROVED' OR t.removido_na_meta_em IS NOT NULL
            THEN 'template não aprovado na Meta'
@@ -260,6 +260,7 @@ def _enviar_item(
                 template_id=item.template_id,
                 parametros=list(item.variaveis or []),
                 fila_id=item_id,
+                produto_id=item.produto_id,
             )
         except whatsapp.EnvioRecusado as exc:
             s.rollback()

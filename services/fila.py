@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -207,3 +207,30 @@ def contagem_por_status(session: Session) -> dict[str, int]:
     return dict(
         session.execute(text("SELECT status, count(*) FROM filas_disparo GROUP BY status")).all()
     )
+
+
+@dataclass(frozen=True)
+class DecisoesDoDia:
+    """What one person decided on one São Paulo calendar day."""
+
+    aprovados: int
+    rejeitados: int
+
+
+def decisoes_do_dia(session: Session, *, usuario: str, dia: date) -> DecisoesDoDia:
+    """Items approved and rejected by ``usuario`` on ``dia`` (São Paulo time), whatever they
+    became afterwards (an approved item may be sent, failed or cancelled since)."""
+    linha = session.execute(
+        text(
+            """
+            SELECT count(*) FILTER (WHERE motivo_rejeicao IS NULL) AS aprovados,
+                   count(*) FILTER (WHERE motivo_rejeicao IS NOT NULL) AS rejeitados
+              FROM filas_disparo
+             WHERE decidido_por = :u
+               AND decidido_em >= (CAST(:d AS date)::timestamp AT TIME ZONE :fuso)
+               AND decidido_em < ((CAST(:d AS date) + 1)::timestamp AT TIME ZONE :fuso)
+            """
+        ),
+        {"u": usuario, "d": dia, "fuso": "America/Sao_Paulo"},
+    ).one()
+    return DecisoesDoDia(aprovados=linha.aprovados, rejeitados=linha.rejeitados)

@@ -189,8 +189,12 @@ def enviar(
     template_id: int,
     parametros: list[str],
     fila_id: int | None = None,
+    produto_id: UUID | None = None,
 ) -> Enviado:
     """Check, send through Meta, log (``status_entrega='accepted'``) and apply parked statuses.
+
+    The log's product is the occasion's (``produto_id``, from the queue item), else the
+    template's: a generic template sent about a course still counts for that course.
 
     The caller commits right after: the message is out once Meta accepted it.
     """
@@ -241,7 +245,7 @@ def enviar(
             "wa": envio.wa_id,
             "v": json.dumps(parametros),
             "txt": texto_final,
-            "p": template.produto_id,
+            "p": produto_id or template.produto_id,
             "f": fila_id,
         },
     ).scalar_one()

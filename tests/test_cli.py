@@ -60,6 +60,57 @@ def test_config_bad_input_is_a_portuguese_error_and_writes_nothing(banco):
         assert conn.execute(text("SELECT count(*) FROM configuracoes")).scalar() == 0
 
 
+def test_user_add_takes_the_password_from_the_environment_and_logs_in(banco):
+    from services import usuarios
+
+    senha = "senha-da-agente-9x"
+    env = {**os.environ, "TERCEIRIZA_NOVA_SENHA": senha}
+    r = cli("user", "add", "ana.cs", "--nome", "Ana Souza", "--papel", "cs", env=env)
+    assert r.returncode == 0, r.stderr
+    assert senha not in r.stdout + r.stderr
+    with banco.connect() as conn:
+        linha = conn.execute(
+            text("SELECT nome, papel, senha_hash FROM usuarios WHERE username = 'ana.cs'")
+        ).one()
+    assert (linha.nome, linha.papel) == ("Ana Souza", "cs")
+    assert usuarios.bcrypt.checkpw(senha.encode(), linha.senha_hash.encode())
+    r = cli("user", "list")
+    assert "ana.cs" in r.stdout and senha not in r.stdout
+
+
+def test_user_add_refuses_bad_input_and_writes_nothing(banco):
+    env = {**os.environ, "TERCEIRIZA_NOVA_SENHA": "curta"}
+    r = cli("user", "add", "bia", "--nome", "Bia", "--papel", "gestor", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "Erro:" in r.stderr
+    sem_senha = {k: v for k, v in os.environ.items() if k != "TERCEIRIZA_NOVA_SENHA"}
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "user",
+            "add",
+            "bia.ok",
+            "--nome",
+            "Bia",
+            "--papel",
+            "gestor",
+        ],
+        cwd=RAIZ,
+        env=sem_senha,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2 and "TERCEIRIZA_NOVA_SENHA" in r.stderr
+    r = cli("user", "add", "carla", "--nome", "Carla", "--papel", "dono", env=env)
+    assert r.returncode == 2  # argparse: invalid choice
+    with banco.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM usuarios")).scalar() == 0
+
+
 def test_config_get_unset_key_says_so(banco):
     r = cli("config", "get", "chatwoot_api_token")
     assert r.returncode == 1 and "não definido" in r.stdout

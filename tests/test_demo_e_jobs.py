@@ -84,6 +84,28 @@ def test_demo_sends_example_messages_that_come_back_read(com_demo):
     assert lidos > 0  # statuses arrived by signed webhook from the mounted Meta sandbox
 
 
+def test_demo_comes_with_example_rules_and_a_queue_to_approve(com_demo):
+    with com_demo.connect() as conn:
+        regras = conn.execute(
+            text("SELECT gatilho, modo_execucao, ativo FROM regras_automacao ORDER BY gatilho")
+        ).all()
+        pendentes = conn.execute(
+            text(
+                "SELECT count(*) AS n, bool_and(texto_renderizado LIKE '%' || t.link_boleto || '%')"
+                " FILTER (WHERE r.gatilho = 'boleto_pendente') AS com_link "
+                "FROM filas_disparo f JOIN regras_automacao r ON r.id = f.regra_id "
+                "JOIN transacoes t ON t.id = f.contexto->>'transacao_id' "
+                "WHERE f.status = 'pendente'"
+            )
+        ).one()
+    assert [(r.gatilho, r.modo_execucao, r.ativo) for r in regras] == [
+        ("boleto_pendente", "SUGERIR", True),
+        ("pix_pendente", "SUGERIR", True),
+    ]
+    assert pendentes.n > 0  # a CS agent opening the demo has messages to approve
+    assert pendentes.com_link is True  # the boleto reminder carries the student's link
+
+
 def test_a_demo_job_records_progress_and_result(com_demo):
     ultimo = jobs.ultimo("demo")
     assert ultimo.status == "concluido" and ultimo.progresso == 100

@@ -125,6 +125,9 @@ def test_approved_items_are_sent_and_logged(fab, meta, banco):
         log = conn.execute(text("SELECT * FROM logs_disparo")).one()
     assert log.fila_id == item and log.mensagem_id_whatsapp.startswith("wamid.")
     assert log.texto_renderizado == "Oi Ana"
+    assert (
+        log.produto_id == fab.ids["Curso"]
+    )  # the occasion's product, though the template is generic
     assert len(meta.state.envios) == 1
 
 
