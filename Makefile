@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.port 8501
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not longo and not browser"
+	$(PY) -m pytest -q -m "not longo"
 
 test-long: $(STAMP)
 	$(PY) -m pytest -q -m "longo"

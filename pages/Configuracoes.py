@@ -25,6 +25,11 @@ TESTES_CONEXAO = {
 st.title("Configurações")
 if aviso := st.session_state.pop("_aviso_configuracoes", None):
     st.success(aviso)
+# After a save the secret fields and the confirmation are reset: a typed secret must not stay
+# in the page. Assigning (not deleting) the state before the widgets exist makes Streamlit
+# push the empty value to the browser, which otherwise keeps what was typed in a form.
+for _campo, _vazio in st.session_state.pop("_limpar_campos", {}).items():
+    st.session_state[_campo] = _vazio
 
 
 def _avisar_e_recarregar(mensagem: str) -> None:
@@ -47,6 +52,11 @@ def _gravar(valores: dict[str, str]) -> None:
     except (config.ValorInvalido, ChaveSecretaErro) as exc:
         st.error(str(exc))
         return
+    grupos = {config.CHAVES[k].grupo for k in valores}
+    st.session_state["_limpar_campos"] = {
+        **{f"in_{k}": "" for k in valores if config.CHAVES[k].secreta},
+        **{f"ok_{g}": False for g in grupos},
+    }
     _avisar_e_recarregar(
         "Alterações salvas: " + ", ".join(config.CHAVES[k].rotulo for k in valores) + "."
     )

@@ -42,6 +42,9 @@ def test_admin_rotates_a_hotmart_secret_and_sees_it_masked(criar_usuario, banco)
     assert "Alterações salvas" in _textos(at)
     assert _valor_na_tabela(at, "hotmart_client_secret") == "••••XYZ9"
     assert NOVO_TOKEN not in str(at._tree)  # never rendered back
+    # The field is emptied after the save: the typed secret does not stay in the browser page.
+    assert at.text_input(key="in_hotmart_client_secret").value == ""
+    assert at.checkbox(key="ok_hotmart").value is False
     with UnidadeDeTrabalho() as uow:
         assert config.obter(uow.session, "hotmart_client_secret") == NOVO_TOKEN
     with banco.connect() as conn:
