@@ -14,7 +14,7 @@ from db.uow import UnidadeDeTrabalho  # noqa: E402
 from services import alunos, auditoria, conexoes, config, demo, usuarios  # noqa: E402
 from services.cripto import ChaveSecretaErro  # noqa: E402
 from ui.formato import data_hora, inteiro  # noqa: E402
-from ui.saida import literal  # noqa: E402
+from ui.saida import literal, tabela_com_csv  # noqa: E402
 
 TESTES_CONEXAO = {
     "hotmart": conexoes.testar_hotmart,
@@ -68,7 +68,7 @@ def _aba_provedor(grupo: str) -> None:
     except ChaveSecretaErro as exc:
         st.error(str(exc))
         return
-    st.dataframe(
+    tabela_com_csv(
         pd.DataFrame(
             {
                 "Campo": [v.chave.rotulo for v in valores],
@@ -81,8 +81,8 @@ def _aba_provedor(grupo: str) -> None:
                 "Atualizado em": [data_hora(v.atualizado_em) for v in valores],
             }
         ),
-        hide_index=True,
-        width="stretch",
+        f"credenciais_{grupo}.csv",
+        key=f"tabela_config_{grupo}",
     )
     with st.form(f"form_{grupo}", clear_on_submit=False):
         st.markdown("**Rotacionar credenciais** — deixe em branco os segredos que não mudam.")
@@ -243,7 +243,7 @@ def _secao_demo() -> None:
 def _aba_usuarios() -> None:
     with UnidadeDeTrabalho() as uow:
         lista = usuarios.listar(uow.session)
-    st.dataframe(
+    tabela_com_csv(
         pd.DataFrame(
             {
                 "Usuário": [u.username for u in lista],
@@ -253,8 +253,8 @@ def _aba_usuarios() -> None:
                 "Ativo": ["sim" if u.ativo else "não" for u in lista],
             }
         ),
-        hide_index=True,
-        width="stretch",
+        "usuarios.csv",
+        key="tabela_usuarios",
     )
     esquerda, direita = st.columns(2)
     with esquerda, st.form("form_novo_usuario", clear_on_submit=True):
@@ -305,7 +305,7 @@ def _aba_auditoria() -> None:
     if not linhas:
         st.info("Nenhuma alteração registrada ainda.")
         return
-    st.dataframe(
+    tabela_com_csv(
         pd.DataFrame(
             {
                 "Quando": [data_hora(linha["criado_em"]) for linha in linhas],
@@ -314,8 +314,8 @@ def _aba_auditoria() -> None:
                 "Item": [linha["entidade_id"] or "" for linha in linhas],
             }
         ),
-        hide_index=True,
-        width="stretch",
+        "auditoria.csv",
+        key="tabela_auditoria",
     )
 
 
@@ -325,7 +325,7 @@ def _aba_tags() -> None:
         catalogo = alunos.catalogo_tags(uow.session)
         por_tag = alunos.alunos_por_tag(uow.session)
     if catalogo:
-        st.dataframe(
+        tabela_com_csv(
             pd.DataFrame(
                 {
                     "Tag": [t.nome or "" for t in catalogo],
@@ -333,8 +333,7 @@ def _aba_tags() -> None:
                     "Alunos": [inteiro(por_tag.get(t.id, 0)) for t in catalogo],
                 }
             ),
-            hide_index=True,
-            width="stretch",
+            "tags.csv",
             key="tabela_tags",
         )
     else:

@@ -13,7 +13,7 @@ import plotly.graph_objects as go  # noqa: E402
 from db.uow import UnidadeDeTrabalho  # noqa: E402
 from services import logs  # noqa: E402
 from ui.formato import data_hora, inteiro, percentual  # noqa: E402
-from ui.saida import csv, literal, rotulo_grafico  # noqa: E402
+from ui.saida import csv, literal, rotulo_grafico, tabela_com_csv  # noqa: E402
 
 ROTULOS_STATUS = {
     "accepted": "Aceita pela Meta",
@@ -163,7 +163,7 @@ with coluna_leitura:
 
 if falhas:
     st.markdown("**Falhas por código de erro da Meta**")
-    st.dataframe(
+    tabela_com_csv(
         pd.DataFrame(
             {
                 "Código": ["—" if f.erro_codigo is None else str(f.erro_codigo) for f in falhas],
@@ -171,8 +171,7 @@ if falhas:
                 "Mensagens": [f.quantidade for f in falhas],
             }
         ),
-        hide_index=True,
-        width="stretch",
+        "falhas_por_codigo.csv",
         key="falhas_por_codigo",
     )
 

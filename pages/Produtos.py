@@ -15,7 +15,7 @@ import plotly.graph_objects as go  # noqa: E402
 from db.uow import UnidadeDeTrabalho  # noqa: E402
 from services import config, produtos, templates  # noqa: E402
 from ui.formato import inteiro, moeda, percentual  # noqa: E402
-from ui.saida import botao_csv, literal, rotulo_grafico  # noqa: E402
+from ui.saida import botao_csv, literal, rotulo_grafico, tabela_com_csv  # noqa: E402
 
 PODE_EDITAR = usuario.papel in ("gestor", "admin")
 COLUNA_MONITORAR = "Monitorar"
@@ -255,7 +255,7 @@ with aba_templates:
             }
         )
         if deste:
-            st.dataframe(tabela_tpl, hide_index=True, width="stretch")
+            tabela_com_csv(tabela_tpl, "templates_produto.csv", key="tabela_templates")
         else:
             st.info("Nenhum template vinculado a este produto.")
         if PODE_EDITAR:

@@ -160,7 +160,8 @@ def test_csv_export_has_the_filtered_rows_built_on_click(criar_usuario, recentes
     username, _ = criar_usuario("cs")
     at = _abrir(username)
     at.multiselect(key="logs_status").set_value(["read", "failed"]).run()
-    assert at.get("download_button")[0].proto.deferred_file_id  # built only when clicked
+    botao = next(b for b in at.get("download_button") if b.proto.deferred_file_id)
+    assert botao.proto.label == "Baixar CSV"  # the messages' CSV is built only when clicked
     conteudo = geradores[-1]()
     tabela = pd.read_csv(io.BytesIO(conteudo), sep=";", encoding="utf-8-sig", dtype=str)
     assert list(tabela["Aluno"]) == ["João Silva", "Maria José"]

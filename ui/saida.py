@@ -43,3 +43,9 @@ def botao_csv(tabela: pd.DataFrame, arquivo: str, *, key: str) -> None:
         icon=":material/download:",
         key=key,
     )
+
+
+def tabela_com_csv(tabela: pd.DataFrame, arquivo: str, *, key: str, **opcoes) -> None:
+    """A read-only table (plain text cells) with its 'Baixar CSV' button underneath."""
+    st.dataframe(tabela, hide_index=True, width="stretch", key=key, **opcoes)
+    botao_csv(tabela, arquivo, key=f"csv_{key}")
