@@ -5,6 +5,7 @@ import streamlit as st
 from services.usuarios import PAPEIS
 from ui import barra_lateral
 from ui.avisos import banner_demo
+from ui.erros import com_erro_amigavel
 from ui.inicio import pagina_inicio
 from ui.navegacao import paginas_do_papel
 from ui.sessao import autenticar, botao_sair
@@ -18,4 +19,4 @@ with st.sidebar:
 botao_sair()
 barra_lateral.desenhar(usuario)
 banner_demo()
-navegacao.run()
+com_erro_amigavel(navegacao.run)
