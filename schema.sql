@@ -420,5 +420,12 @@ CREATE INDEX IF NOT EXISTS ix_filas_disparo_produto_id ON filas_disparo (produto
 CREATE INDEX IF NOT EXISTS ix_filas_disparo_aprovados
     ON filas_disparo (data_criacao) WHERE status = 'aprovado'; -- the dispatcher's claim
 
+-- ---- Version 5: health score ------------------------------------------------------------
+
+-- Progress per enrolment (count, latest, last 14 days) read from the index alone: the health
+-- score of every active enrolment is one index-only pass instead of a heap scan per enrolment.
+CREATE INDEX IF NOT EXISTS ix_progresso_aulas_matricula_data
+    ON progresso_aulas (matricula_id, data_conclusao);
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4) ON CONFLICT (versao) DO NOTHING;
+INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5) ON CONFLICT (versao) DO NOTHING;

@@ -12,7 +12,7 @@ import uuid  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from db.uow import UnidadeDeTrabalho  # noqa: E402
-from services import alunos  # noqa: E402
+from services import alunos, saude  # noqa: E402
 from ui.formato import data, data_hora, inteiro, moeda  # noqa: E402
 from ui.saida import botao_csv, literal  # noqa: E402
 
@@ -169,6 +169,7 @@ aluno_id = st.selectbox("Abrir perfil", list(rotulos), format_func=rotulos.get, 
 
 with UnidadeDeTrabalho() as uow:
     perfil = alunos.perfil(uow.session, aluno_id=aluno_id)
+    saude_matriculas = saude.saude_do_aluno(uow.session, aluno_id) if perfil else []
 if perfil is None:
     st.warning("Este aluno não existe mais. Busque novamente.")
     st.stop()
@@ -200,8 +201,8 @@ st.dataframe(
     key="contato_aluno",
 )
 
-aba_compras, aba_cursos, aba_tags, aba_mensagens = st.tabs(
-    ["Compras", "Matrículas e progresso", "Tags", "Mensagens enviadas"]
+aba_compras, aba_cursos, aba_tags, aba_mensagens, aba_saude = st.tabs(
+    ["Compras", "Matrículas e progresso", "Tags", "Mensagens enviadas", "Saúde"]
 )
 
 with aba_compras:
@@ -371,3 +372,26 @@ with aba_mensagens:
         )
         if len(perfil.mensagens) >= alunos.LIMITE_MENSAGENS:
             st.caption(f"Mostrando as {alunos.LIMITE_MENSAGENS} mensagens mais recentes.")
+
+with aba_saude:
+    if not saude_matriculas:
+        st.info("Nenhuma matrícula ativa: o score de saúde só é calculado para matrículas ativas.")
+    for s in saude_matriculas:
+        faixa = "em risco" if s.em_risco else f"faixa {s.faixa}"
+        st.metric(
+            f"Saúde — {literal(s.produto or 'produto sem nome')}",
+            f"{s.score}/100",
+            help=f"Score de 0 a 100 ({faixa}). Em risco: até {saude.FAIXA_RISCO} pontos.",
+        )
+        if s.motivo_principal:
+            st.caption(f"Onde mais perdeu pontos: {literal(s.motivo_principal)}.")
+        tabela_saude = pd.DataFrame(
+            {
+                "Componente": [c.rotulo for c in s.componentes],
+                "Pontos": [c.pontos for c in s.componentes],
+                "Máximo": [c.maximo for c in s.componentes],
+                "Detalhe": [c.detalhe for c in s.componentes],
+            }
+        )
+        st.dataframe(tabela_saude, hide_index=True, width="stretch", key=f"saude_{s.matricula_id}")
+        botao_csv(tabela_saude, "saude_aluno.csv", key=f"csv_saude_{s.matricula_id}")

@@ -122,6 +122,8 @@ def _preencher_condicao(gatilho: str, condicao: dict) -> None:
     estado[f"{PREFIXO}status"] = [
         s for s in filtros.get("status_acesso") or [] if s in STATUS_ACESSO
     ]
+    estado[f"{PREFIXO}saude_min"] = filtros.get("saude_min")
+    estado[f"{PREFIXO}saude_max"] = filtros.get("saude_max")
     if condicao.get("modulo_id"):
         try:
             estado[f"{PREFIXO}modulo"] = uuid.UUID(str(condicao["modulo_id"]))
@@ -315,6 +317,27 @@ with st.expander("Público (filtros)", expanded=True):
         placeholder="Qualquer status",
         key=f"{PREFIXO}status",
     )
+    coluna_saude_min, coluna_saude_max = st.columns(2)
+    saude_min = coluna_saude_min.number_input(
+        "Saúde mínima (0–100)",
+        min_value=0,
+        max_value=100,
+        step=5,
+        value=None,
+        key=f"{PREFIXO}saude_min",
+    )
+    saude_max = coluna_saude_max.number_input(
+        "Saúde máxima (0–100)",
+        min_value=0,
+        max_value=100,
+        step=5,
+        value=None,
+        key=f"{PREFIXO}saude_max",
+    )
+    st.caption(
+        "Saúde: o score de 0 a 100 da matrícula ativa do aluno no produto (o detalhe fica no "
+        "perfil, em Alunos). Com esse filtro, quem não tem matrícula ativa no produto fica de fora."
+    )
     if gatilho == "progresso_estagnado":
         if len(produtos_filtro) == 1:
             with UnidadeDeTrabalho() as uow:
@@ -348,6 +371,10 @@ if ticket:
     filtros["ticket"] = ticket
 if status_acesso:
     filtros["status_acesso"] = list(status_acesso)
+if saude_min is not None:
+    filtros["saude_min"] = int(saude_min)
+if saude_max is not None:
+    filtros["saude_max"] = int(saude_max)
 condicao["filtros"] = filtros
 
 # ---- template and variables ------------------------------------------------------------------

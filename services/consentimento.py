@@ -51,6 +51,17 @@ def tem_consentimento(session: Session, aluno_id: UUID, finalidade: str = FINALI
     return True if atual is None else bool(atual)
 
 
+SQL_CONSENTIMENTO_ATUAL = """
+    SELECT DISTINCT ON (cons.aluno_id) cons.aluno_id, cons.concedido
+      FROM consentimentos cons
+     WHERE cons.finalidade = 'whatsapp'
+     ORDER BY cons.aluno_id, cons.registrado_em DESC, cons.id DESC
+"""
+"""SQL (a FROM-able SELECT): each student's current WhatsApp consent, set-based.
+
+Students with no ledger row are absent: they keep the consent given by the purchase.
+"""
+
 SQL_SEM_CONSENTIMENTO = """
     EXISTS (SELECT 1 FROM (SELECT cons.concedido FROM consentimentos cons
                             WHERE cons.aluno_id = {aluno} AND cons.finalidade = 'whatsapp'

@@ -226,6 +226,8 @@ def validar_filtros(filtros: Any) -> dict:
         "ltv_max",
         "ticket",
         "status_acesso",
+        "saude_min",
+        "saude_max",
     }
     desconhecidos = sorted(set(filtros) - conhecidos)
     if desconhecidos:
@@ -250,6 +252,11 @@ def validar_filtros(filtros: Any) -> dict:
         if not isinstance(status, list) or not set(status) <= set(STATUS_ACESSO):
             raise CondicaoInvalida("Status de acesso: use ATIVO, BLOQUEADO ou EXPIRADO.")
         normal["status_acesso"] = list(status)
+    for chave, rotulo in (("saude_min", "Saúde mínima"), ("saude_max", "Saúde máxima")):
+        if filtros.get(chave) not in (None, ""):
+            normal[chave] = _inteiro(filtros[chave], rotulo, 0, 100)
+    if normal.get("saude_min", 0) > normal.get("saude_max", 100):
+        raise CondicaoInvalida("A saúde mínima não pode passar da máxima.")
     return normal
 
 

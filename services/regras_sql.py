@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.saude_sql import sql_saude
+
 SP = "'America/Sao_Paulo'"
 HOJE_SP = f"(now() AT TIME ZONE {SP})::date"
 COLUNAS = (
@@ -255,4 +257,20 @@ def sql_filtros(filtros: dict) -> tuple[str, dict[str, Any]]:
     if filtros.get("status_acesso"):
         partes.append("m.status_acesso = ANY(:f_status)")
         params["f_status"] = filtros["status_acesso"]
+    faixa = []
+    if filtros.get("saude_min") is not None:
+        faixa.append("s.score >= :f_saude_min")
+        params["f_saude_min"] = filtros["saude_min"]
+    if filtros.get("saude_max") is not None:
+        faixa.append("s.score <= :f_saude_max")
+        params["f_saude_max"] = filtros["saude_max"]
+    if faixa:
+        # The candidate's enrolment in its product (m) is scored only when ATIVO: a candidate
+        # with no active enrolment has no score and is left out. Only the candidates' own
+        # enrolments are scored (the inner m is the score SQL's, c is the trigger's rows).
+        candidatas = "(m.aluno_id, m.produto_id) IN (SELECT c.aluno_id, c.produto_id FROM c)"
+        partes.append(
+            f"m.id IN (SELECT s.matricula_id FROM ({sql_saude(candidatas)}) s "
+            f"WHERE {' AND '.join(faixa)})"
+        )
     return " AND ".join(partes), params

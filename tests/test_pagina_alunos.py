@@ -164,3 +164,30 @@ def test_admin_creates_a_catalogue_tag_and_a_bad_color_or_name_is_refused(
     assert not at.exception
     assert "Tag Super Fã criada no catálogo." in _textos(at)
     assert f.contar(banco, "SELECT nome || ' ' || cor_hex FROM tags") == "Super Fã #123456"
+
+
+def test_profile_shows_the_health_score_and_its_breakdown(criar_usuario, maria):
+    username, _ = criar_usuario("cs")
+    at = _buscar(_abrir(username), "maria")
+    assert not at.exception
+    aba = at.tabs[4]
+    assert aba.label == "Saúde"
+    # a lesson 4 days ago (1 of 2), 30 days in, nothing due or open: 15+10+15+20+10+10+10
+    assert aba.metric[0].value == "90/100"
+    assert aba.metric[0].label.replace("\\", "") == "Saúde — Curso de Excel"
+    detalhe = aba.dataframe[0].value
+    assert list(detalhe.columns) == ["Componente", "Pontos", "Máximo", "Detalhe"]
+    assert list(detalhe["Pontos"]) == [15, 10, 15, 20, 10, 10, 10]
+    assert list(detalhe["Máximo"]) == [15, 20, 15, 20, 10, 10, 10]
+    assert detalhe.iloc[0]["Componente"] == "Primeiro acesso feito"
+    assert detalhe.iloc[2]["Detalhe"] == "última aula há 4 dias"
+    assert "1 aula nos últimos 14 dias" in " ".join(c.value for c in aba.caption)
+    assert len(aba.get("download_button")) == 1
+
+
+def test_profile_without_an_active_enrolment_has_no_score(criar_usuario, maria):
+    username, _ = criar_usuario("cs")
+    at = _buscar(_abrir(username), "joana")
+    assert not at.exception
+    assert "só é calculado para matrículas ativas" in at.tabs[4].info[0].value
+    assert len(at.tabs[4].metric) == 0

@@ -219,6 +219,43 @@ def test_product_filter_narrows_audience_and_opens_that_products_templates(
     assert at.selectbox(key="rf_template").value is None
 
 
+def test_health_score_filter_narrows_the_audience_and_is_stored(criar_usuario, dados, banco):
+    # Ana has an active enrolment of 30 days, never accessed, in a product with no lessons yet:
+    # 0 + 0 + 5 (30 days) + 20 (nothing expected) + 10 (a 20-hour boleto is not overdue) + 10
+    # + 10 = 55; the other boleto holders have no enrolment, hence no score
+    ana = f.contar(banco, "SELECT id FROM alunos WHERE nome = 'ana souza'")
+    f.matricula(banco, ana, dados["excel"])
+    username, _ = criar_usuario("gestor")
+    at = _preencher(_abrir(username), dados)
+    assert _metricas(at)["Alunos no gatilho"] == "3"
+    at.number_input(key="rf_saude_min").set_value(40).run()
+    assert not at.exception
+    assert _metricas(at)["Alunos no gatilho"] == "1"
+    assert list(_tabela(at, "Mensagem")["Aluno"]) == ["ana souza"]
+    at.number_input(key="rf_saude_max").set_value(45).run()
+    assert _metricas(at)["Alunos no gatilho"] == "0"
+    at.number_input(key="rf_saude_max").set_value(60).run()
+    at = _salvar(at)
+    assert not at.exception
+    [regra] = _regras(banco)
+    assert regra.condicao_json["filtros"] == {"saude_min": 40, "saude_max": 60}
+    assert at.number_input(key="rf_saude_min").value == 40  # reopened from the database
+    assert at.number_input(key="rf_saude_max").value == 60
+
+
+def test_a_health_range_upside_down_is_refused_in_portuguese(criar_usuario, dados, banco):
+    username, _ = criar_usuario("gestor")
+    at = _preencher(_abrir(username), dados)
+    at.number_input(key="rf_saude_min").set_value(70)
+    at.number_input(key="rf_saude_max").set_value(30).run()
+    assert "A saúde mínima não pode passar da máxima." in _textos(at).replace("\\", "")
+    at = _salvar(at)
+    assert "A saúde mínima não pode passar da máxima." in "\n".join(
+        e.value.replace("\\", "") for e in at.error
+    )
+    assert _regras(banco) == []
+
+
 @pytest.mark.parametrize(
     ("nome", "mapear", "esperado"),
     [

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from db.uow import UnidadeDeTrabalho
-from services import consentimento, fila, regras
+from services import consentimento, fila, regras, saude
 from services.regras_condicoes import CondicaoInvalida
 from tests.fabrica_motor import Fabrica
 
@@ -207,6 +207,47 @@ def test_filters_tags_ltv_and_template_product(fab):
     assert set(_excluidos(previa).values()) == {"template de outro produto"}
 
 
+def test_health_score_filter_takes_the_candidates_in_the_score_range(fab):
+    for i in range(1, 10):
+        fab.aula("Curso", f"Aula {i}")
+    fab.aluno("Ana Sumida")
+    fab.aluno("Bia Nova")
+    fab.aluno("Caio Bloqueado")
+    # 20 days, no access, 0 of floor(9 × 20 / 90) = 2 expected: 0 + 0 + 5 + 0 + 10 + 10 + 10
+    fab.matricula("Ana Sumida", "Curso", dias=20, primeiro_acesso=False)
+    # 5 days, no access, nothing expected yet: 0 + 0 + 15 + 20 + 10 + 10 + 10
+    fab.matricula("Bia Nova", "Curso", dias=5, primeiro_acesso=False)
+    fab.matricula("Caio Bloqueado", "Curso", dias=20, primeiro_acesso=False, status="BLOQUEADO")
+    with UnidadeDeTrabalho() as uow:
+        scores = [
+            saude.pontuacao_matricula(uow.session, fab.ids[f"m:{nome}:Curso"]).score
+            for nome in ("Ana Sumida", "Bia Nova")
+        ]
+    assert scores == [35, 65]
+
+    def nomes(**filtros):
+        condicao = {"dias": 3, "filtros": filtros}
+        return _nomes(_prever("sem_primeiro_acesso", condicao, fab=fab))
+
+    assert nomes() == ["Ana Sumida", "Bia Nova"]  # BLOQUEADO is not in this trigger
+    assert nomes(saude_max=40) == ["Ana Sumida"]
+    assert nomes(saude_min=41) == ["Bia Nova"]
+    assert nomes(saude_min=35, saude_max=65) == ["Ana Sumida", "Bia Nova"]
+    assert nomes(saude_min=36, saude_max=64) == []
+
+
+def test_health_score_filter_leaves_out_candidates_without_an_active_enrolment(fab):
+    fab.aluno("Duda Matriculada")
+    fab.aluno("Edu Sem Matricula")
+    fab.matricula("Duda Matriculada", "Curso", dias=1)
+    for nome in ("Duda Matriculada", "Edu Sem Matricula"):
+        fab.transacao(nome, "Curso", "WAITING_PAYMENT", horas=20, link_boleto="L")
+    assert _nomes(_prever("boleto_pendente", fab=fab)) == ["Duda Matriculada", "Edu Sem Matricula"]
+    assert _nomes(_prever("boleto_pendente", {"filtros": {"saude_min": 0}}, fab=fab)) == [
+        "Duda Matriculada"
+    ]
+
+
 @pytest.mark.parametrize(
     ("condicao", "mensagem"),
     [
@@ -216,6 +257,10 @@ def test_filters_tags_ltv_and_template_product(fab):
         ('{"horas": 30, "max_horas": 10}', "maior que o mínimo"),
         ('{"desconhecido": 1}', "desconhecidos"),
         ('{"filtros": {"ticket": "Médio"}}', "Alto ou Baixo"),
+        ('{"filtros": {"saude_min": "dez"}}', "Saúde mínima: informe um número inteiro"),
+        ('{"filtros": {"saude_max": 101}}', "Saúde máxima: use um valor entre 0 e 100"),
+        ('{"filtros": {"saude_min": -1}}', "Saúde mínima: use um valor entre 0 e 100"),
+        ('{"filtros": {"saude_min": 70, "saude_max": 40}}', "saúde mínima não pode passar"),
         ("[1, 2]", "objeto JSON"),
     ],
 )
