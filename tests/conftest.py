@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,9 +78,20 @@ def _tabelas(engine: Engine) -> list[str]:
 @pytest.fixture
 def banco(engine: Engine) -> Iterator[Engine]:
     """A clean database for one test: every table emptied, sequences restarted."""
+    from sqlalchemy.exc import OperationalError
+
     tabelas = ", ".join(_tabelas(engine))
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tabelas} RESTART IDENTITY CASCADE"))
+    # A previous test's sandbox may still be posting delayed status webhooks to the app's
+    # routes; TRUNCATE then deadlocks with their UPDATE. PostgreSQL aborts one side: try again.
+    for tentativa in range(5):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tabelas} RESTART IDENTITY CASCADE"))
+            break
+        except OperationalError as exc:
+            if "deadlock" not in str(exc) or tentativa == 4:
+                raise
+            time.sleep(0.2)
     yield engine
 
 
