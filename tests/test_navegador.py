@@ -34,6 +34,7 @@ SENHA_ADMIN = "admin-navegador-2026"
 SENHA = "senha-navegador-2026"
 NOVO_HOTTOK = "hottok-rotacionado-Zk93"
 ESPERA_MS = 30_000
+ALTURA_LINHA = 35  # px of a data editor row (and of its header)
 
 
 @pytest.fixture(scope="module")
@@ -102,18 +103,17 @@ def _ir(page: Page, titulo: str) -> None:
 
 
 def _marcar_linhas(page: Page, quantas: int) -> None:
-    """Tick the 'Selecionar' checkbox of the first rows of the data editor (a canvas: click the
-    first cell, then Space toggles and ArrowDown moves)."""
+    """Tick the 'Selecionar' checkbox of the first rows of the data editor. It is a canvas: click
+    the row's first cell, then Space toggles it. Each tick reruns the page, which may take the
+    focus away, so every row is clicked on its own and its effect awaited ("Aprovar N")."""
     grade = page.get_by_test_id("stDataFrame").first
     expect(grade).to_be_visible()
-    caixa = grade.bounding_box()
-    assert caixa is not None
-    page.mouse.click(caixa["x"] + 30, caixa["y"] + 35 + 17)
-    for i in range(quantas):
-        if i:
-            page.keyboard.press("ArrowDown")
+    for linha in range(quantas):
+        caixa = grade.bounding_box()
+        assert caixa is not None
+        page.mouse.click(caixa["x"] + 30, caixa["y"] + ALTURA_LINHA * (linha + 1.5))
         page.keyboard.press("Space")
-    page.wait_for_timeout(500)
+        expect(page.get_by_role("button", name=f"Aprovar {linha + 1}")).to_be_visible()
 
 
 def test_cs_approves_and_rejects_then_sees_the_messages_read(app, pagina):
