@@ -427,5 +427,98 @@ CREATE INDEX IF NOT EXISTS ix_filas_disparo_aprovados
 CREATE INDEX IF NOT EXISTS ix_progresso_aulas_matricula_data
     ON progresso_aulas (matricula_id, data_conclusao);
 
+
+-- ---- Version 6: login throttling ------------------------------------------------------------
+
+-- Failed logins per submitted username (existing or not), shared by every replica: 5 failures in
+-- 15 minutes lock that username for a while (policy in services/usuarios.py).
+CREATE TABLE IF NOT EXISTS login_tentativas (
+    username VARCHAR(100) PRIMARY KEY,    -- as submitted (lower-cased, cut to 100); may not exist
+    falhas INTEGER NOT NULL DEFAULT 0,    -- failures in the current 15-minute window
+    janela_inicio TIMESTAMPTZ NOT NULL DEFAULT NOW(), -- first failure of that window
+    bloqueios INTEGER NOT NULL DEFAULT 0, -- lockouts in a row: each one lasts twice the last
+    bloqueado_ate TIMESTAMPTZ,            -- attempts are refused until then
+    atualizado_em TIMESTAMPTZ NOT NULL DEFAULT NOW() -- last failure (stale rows are purged)
+);
+CREATE INDEX IF NOT EXISTS ix_login_tentativas_atualizado_em
+    ON login_tentativas (atualizado_em); -- purge of stale rows
+
+-- ---- Version 7: LGPD ------------------------------------------------------------------------
+
+ALTER TABLE alunos ADD COLUMN IF NOT EXISTS anonimizado_em TIMESTAMPTZ; -- when anonymised (LGPD)
+-- Denylist of anonymised people (SHA-256 hex of the normalised e-mail / CPF digits, never the
+-- values): the Hotmart upsert of students skips them, so a sync never re-creates the person.
+CREATE TABLE IF NOT EXISTS lgpd_anonimizados (
+    id BIGSERIAL PRIMARY KEY,
+    hash_email VARCHAR(64),               -- sha256(lower(btrim(e-mail)))
+    hash_cpf VARCHAR(64),                 -- sha256(digits of the CPF)
+    anonimizado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+CREATE INDEX IF NOT EXISTS ix_lgpd_anonimizados_email ON lgpd_anonimizados (hash_email); -- sync lookup
+CREATE INDEX IF NOT EXISTS ix_lgpd_anonimizados_cpf ON lgpd_anonimizados (hash_cpf); -- sync lookup
+
+-- ---- Version 8: progress summary per enrolment ----------------------------------------------
+
+-- Completed lessons, the latest completion and its lesson, per enrolment: dashboards, the health
+-- score, rule triggers and the queue read these instead of aggregating 5M progresso_aulas rows.
+-- Kept by statement triggers on progresso_aulas, so every writer (sync, postback, COPY) keeps them.
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS aulas_concluidas INTEGER NOT NULL DEFAULT 0; -- summary
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS ultima_conclusao TIMESTAMPTZ; -- summary: latest
+ALTER TABLE matriculas ADD COLUMN IF NOT EXISTS ultima_aula_id UUID; -- summary: lesson of the latest
+
+-- Recompute the summary of the given enrolments from progresso_aulas (set-based).
+CREATE OR REPLACE FUNCTION resumir_progresso(ids UUID[]) RETURNS void LANGUAGE sql AS $$
+    WITH alvo AS (SELECT DISTINCT unnest(ids) AS id),
+    agregado AS (
+        SELECT DISTINCT ON (pa.matricula_id) pa.matricula_id,
+               count(*) OVER (PARTITION BY pa.matricula_id) AS n,
+               pa.data_conclusao AS ultima, pa.aula_id AS aula
+          FROM progresso_aulas pa JOIN alvo ON alvo.id = pa.matricula_id
+         ORDER BY pa.matricula_id, pa.data_conclusao DESC NULLS LAST, pa.aula_id DESC)
+    UPDATE matriculas m
+       SET aulas_concluidas = coalesce(a.n, 0), ultima_conclusao = a.ultima,
+           ultima_aula_id = a.aula
+      FROM alvo LEFT JOIN agregado a ON a.matricula_id = alvo.id
+     WHERE m.id = alvo.id
+       AND (m.aulas_concluidas, m.ultima_conclusao, m.ultima_aula_id)
+           IS DISTINCT FROM (coalesce(a.n, 0), a.ultima, a.aula);
+$$;
+
+-- Statement triggers (transition tables): one recomputation per statement, not per row.
+CREATE OR REPLACE FUNCTION progresso_resumo_novas() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM resumir_progresso(ARRAY(SELECT DISTINCT matricula_id FROM novas));
+    RETURN NULL;
+END $$;
+-- The same for deleted rows (an enrolment losing a lesson).
+CREATE OR REPLACE FUNCTION progresso_resumo_antigas() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM resumir_progresso(ARRAY(SELECT DISTINCT matricula_id FROM antigas));
+    RETURN NULL;
+END $$;
+-- Inserted lessons (sync, postback, COPY).
+CREATE OR REPLACE TRIGGER tg_progresso_resumo_insert AFTER INSERT ON progresso_aulas
+    REFERENCING NEW TABLE AS novas FOR EACH STATEMENT EXECUTE FUNCTION progresso_resumo_novas();
+-- Changed completion dates (the sync's upsert).
+CREATE OR REPLACE TRIGGER tg_progresso_resumo_update AFTER UPDATE ON progresso_aulas
+    REFERENCING NEW TABLE AS novas FOR EACH STATEMENT EXECUTE FUNCTION progresso_resumo_novas();
+-- Deleted lessons.
+CREATE OR REPLACE TRIGGER tg_progresso_resumo_delete AFTER DELETE ON progresso_aulas
+    REFERENCING OLD TABLE AS antigas FOR EACH STATEMENT EXECUTE FUNCTION progresso_resumo_antigas();
+
+-- Once, when this version arrives on a database that already has progress: fill the summary.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_versao WHERE versao = 8) THEN
+        PERFORM resumir_progresso(ARRAY(SELECT DISTINCT matricula_id FROM progresso_aulas));
+    END IF;
+END $$;
+
+-- Stalled enrolments: active ones by their latest completion (dashboards, triggers).
+CREATE INDEX IF NOT EXISTS ix_matriculas_ultima_conclusao ON matriculas (ultima_conclusao);
+-- aula_liberada: enrolments of a product that started on a given day (a range per lesson).
+CREATE INDEX IF NOT EXISTS ix_matriculas_produto_inicio ON matriculas (produto_id, data_inicio);
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5) ON CONFLICT (versao) DO NOTHING;
+INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5), (6), (7), (8)
+    ON CONFLICT (versao) DO NOTHING;

@@ -60,28 +60,22 @@ class Estagnados:
 
 
 def distribuicao_conclusao(session: Session, filtro: FiltroPainel) -> list[FaixaConclusao]:
-    """Enrolments (any status) of products with lessons, by share of lessons completed."""
+    """Enrolments (any status) of products with lessons, by share of lessons completed (the
+    count is kept on matriculas by triggers: no pass over progresso_aulas)."""
     produtos = dos_produtos(filtro, "m.produto_id")
     linhas = session.execute(
         text(
             f"""
-            WITH {_AULAS_POR_PRODUTO},
-            feitas AS (
-                SELECT pa.matricula_id, count(*) AS n
-                  FROM progresso_aulas pa
-                  {"JOIN matriculas m ON m.id = pa.matricula_id" if produtos else ""}
-                 WHERE true {produtos}
-                 GROUP BY pa.matricula_id)
-            SELECT CASE WHEN coalesce(f.n, 0) = 0 THEN 0
-                        WHEN f.n * 4 <= ap.aulas THEN 1
-                        WHEN f.n * 2 <= ap.aulas THEN 2
-                        WHEN f.n * 4 <= ap.aulas * 3 THEN 3
-                        WHEN f.n < ap.aulas THEN 4
+            WITH {_AULAS_POR_PRODUTO}
+            SELECT CASE WHEN m.aulas_concluidas = 0 THEN 0
+                        WHEN m.aulas_concluidas * 4 <= ap.aulas THEN 1
+                        WHEN m.aulas_concluidas * 2 <= ap.aulas THEN 2
+                        WHEN m.aulas_concluidas * 4 <= ap.aulas * 3 THEN 3
+                        WHEN m.aulas_concluidas < ap.aulas THEN 4
                         ELSE 5 END AS faixa,
                    count(*) AS matriculas
               FROM matriculas m
               JOIN aulas_produto ap ON ap.produto_id = m.produto_id
-              LEFT JOIN feitas f ON f.matricula_id = m.id
              WHERE true {produtos}
              GROUP BY 1
             """
@@ -138,35 +132,22 @@ def estagnados_por_modulo(session: Session, filtro: FiltroPainel) -> list[Estagn
         text(
             f"""
             WITH {_AULAS_POR_PRODUTO},
-            modulo_n AS (
-                SELECT id, nome, produto_id, row_number() OVER (ORDER BY id) AS n FROM modulos),
-            aula_n AS (SELECT a.id, mn.n FROM aulas a JOIN modulo_n mn ON mn.id = a.modulo_id),
-            progresso AS (
-                -- One pass, no per-enrolment lookup: the latest completion's module rides in
-                -- the low 20 bits of max(epoch seconds << 20 | module number).
-                SELECT pa.matricula_id, count(*) AS feitas, max(pa.data_conclusao) AS ultima,
-                       max((date_part('epoch', pa.data_conclusao)::bigint << 20) | an.n)
-                           & 1048575 AS n
-                  FROM progresso_aulas pa JOIN aula_n an ON an.id = pa.aula_id
-                  {"JOIN matriculas m ON m.id = pa.matricula_id" if produtos else ""}
-                 WHERE true {produtos}
-                 GROUP BY pa.matricula_id),
             parados AS (
-                SELECT m.produto_id, p.n
+                SELECT m.produto_id, m.ultima_aula_id
                   FROM matriculas m
                   JOIN aulas_produto ap ON ap.produto_id = m.produto_id
-                  LEFT JOIN progresso p ON p.matricula_id = m.id
-                 WHERE m.status_acesso = 'ATIVO' AND coalesce(p.feitas, 0) < ap.aulas
-                   AND coalesce(p.ultima, m.data_inicio, '-infinity')
+                 WHERE m.status_acesso = 'ATIVO' AND m.aulas_concluidas < ap.aulas
+                   AND coalesce(m.ultima_conclusao, m.data_inicio, '-infinity')
                        < now() - make_interval(days => :dias) {produtos})
-            SELECT mn.id AS modulo_id,
-                   CASE WHEN mn.id IS NULL THEN :sem_modulo
-                        ELSE coalesce(mn.nome, '(módulo sem nome)') END AS modulo,
+            SELECT mo.id AS modulo_id,
+                   CASE WHEN mo.id IS NULL THEN :sem_modulo
+                        ELSE coalesce(mo.nome, '(módulo sem nome)') END AS modulo,
                    pr.nome AS produto, count(*) AS matriculas
               FROM parados x
-              LEFT JOIN modulo_n mn ON mn.n = x.n
+              LEFT JOIN aulas au ON au.id = x.ultima_aula_id
+              LEFT JOIN modulos mo ON mo.id = au.modulo_id
               LEFT JOIN produtos pr ON pr.id = x.produto_id
-             GROUP BY x.produto_id, mn.id, mn.nome, pr.nome
+             GROUP BY x.produto_id, mo.id, mo.nome, pr.nome
              ORDER BY matriculas DESC, produto, modulo
              LIMIT :limite
             """

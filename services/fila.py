@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,6 +24,9 @@ STATUS = (
     "cancelado",
     "verificar",
 )
+
+
+_CONTROLE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class DecisaoInvalida(ValueError):
@@ -62,11 +66,10 @@ def listar(
 ) -> tuple[list[ItemFila], int]:
     """Items with the student's context (LTV, progress, last message); (page, total)."""
     filtro_busca = None
-    if busca and busca.strip():
+    busca = _CONTROLE.sub("", busca or "").strip()  # NUL is refused by PostgreSQL text
+    if busca:
         filtro_busca = (
-            "%"
-            + busca.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            + "%"
+            "%" + busca.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
     params: dict[str, Any] = {
         "s": status,
@@ -93,10 +96,10 @@ def listar(
             f"""
             SELECT f.id, f.status, f.data_criacao, r.nome AS regra, t.nome_meta AS template,
                    p.nome AS produto, f.aluno_id, a.nome AS aluno, a.celular, a.ltv_total,
-                   (SELECT round(100.0 * count(*) / NULLIF(
+                   (SELECT round(100.0 * sum(m.aulas_concluidas) / NULLIF(
                             (SELECT count(*) FROM aulas au JOIN modulos mo
                                 ON mo.id = au.modulo_id WHERE mo.produto_id = f.produto_id), 0))
-                      FROM progresso_aulas pa JOIN matriculas m ON m.id = pa.matricula_id
+                      FROM matriculas m
                      WHERE m.aluno_id = f.aluno_id AND m.produto_id = f.produto_id)::int
                        AS progresso,
                    (SELECT max(l.data_envio) FROM logs_disparo l WHERE l.aluno_id = f.aluno_id)
@@ -148,7 +151,7 @@ def aprovar(session: Session, ids: list[int], *, usuario: str) -> int:
 
 def rejeitar(session: Session, ids: list[int], *, motivo: str, usuario: str) -> int:
     """Reject pending items with a required reason; audited."""
-    motivo = (motivo or "").strip()
+    motivo = (motivo or "").replace("\x00", "").strip()
     if not ids:
         raise DecisaoInvalida("Selecione ao menos um item.")
     if len(motivo) < 3:

@@ -18,6 +18,7 @@ from services.regras_condicoes import (
     GATILHOS,
     MODOS,
     CondicaoInvalida,
+    texto_com_controle,
     validar_condicao,
     validar_mapeamento,
 )
@@ -132,11 +133,12 @@ def _consulta(
           LEFT JOIN matriculas m ON m.aluno_id = c.aluno_id AND m.produto_id = c.produto_id
           LEFT JOIN transacoes t0 ON t0.id = m.transacao_origem_id
           LEFT JOIN ofertas o ON o.id = t0.oferta_id
-          LEFT JOIN LATERAL (
-                SELECT round(100.0 * count(*) / NULLIF(
-                         (SELECT count(*) FROM aulas au JOIN modulos mo ON mo.id = au.modulo_id
-                           WHERE mo.produto_id = c.produto_id), 0)) AS pct
-                  FROM progresso_aulas pa WHERE pa.matricula_id = m.id) prog ON true
+          LEFT JOIN (SELECT mo.produto_id, count(*) AS aulas
+                       FROM aulas au JOIN modulos mo ON mo.id = au.modulo_id
+                      GROUP BY mo.produto_id) ap ON ap.produto_id = c.produto_id
+          CROSS JOIN LATERAL (
+                SELECT round(100.0 * coalesce(m.aulas_concluidas, 0) / NULLIF(ap.aulas, 0))
+                    AS pct) prog
           CROSS JOIN LATERAL (SELECT {", ".join(variaveis) or "NULL AS v0"}) v
          WHERE {filtros_sql}
     """
@@ -231,6 +233,8 @@ def salvar(
     nome = (nome or "").strip()
     if not 1 <= len(nome) <= 100:
         raise CondicaoInvalida("Nome da regra: de 1 a 100 caracteres.")
+    if texto_com_controle(nome):
+        raise CondicaoInvalida("Nome da regra: o valor contém caracteres de controle.")
     if modo not in MODOS:
         raise CondicaoInvalida("Modo: use SUGERIR (fila) ou AUTOMATICO (direto).")
     cond, tpl, mapa = validar(

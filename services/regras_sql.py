@@ -18,8 +18,11 @@ COLUNAS = (
     "codigo_pix, data_renovacao"
 )
 
-_ULTIMA_CONCLUSAO = """(SELECT max(pa.data_conclusao) FROM progresso_aulas pa
-                        WHERE pa.matricula_id = m.id)"""
+# Lessons per product (the denominator of progress %); the enrolment's own count and latest
+# completion are kept on matriculas by triggers (schema v8), never aggregated per row here.
+_AULAS_POR_PRODUTO = """(SELECT mo.produto_id, count(*) AS aulas
+                           FROM aulas au JOIN modulos mo ON mo.id = au.modulo_id
+                          GROUP BY mo.produto_id)"""
 
 GATILHOS_SQL: dict[str, str] = {
     "compra_aprovada": """
@@ -46,23 +49,16 @@ GATILHOS_SQL: dict[str, str] = {
                'estagnado:' || x.id || ':' || coalesce(x.ultima::date::text, 'nunca') AS ocasiao,
                jsonb_build_object('matricula_id', x.id, 'ultima_conclusao', x.ultima) AS contexto,
                x.aula, x.modulo, NULL::numeric, NULL, NULL, NULL::timestamptz
-          FROM (SELECT m.id, m.aluno_id, m.produto_id, {_ULTIMA_CONCLUSAO} AS ultima,
-                       ult.aula, ult.modulo, ult.modulo_id,
-                       (SELECT round(100.0 * count(*) / NULLIF(
-                                (SELECT count(*) FROM aulas au JOIN modulos mo
-                                    ON mo.id = au.modulo_id WHERE mo.produto_id = m.produto_id),
-                                0))
-                          FROM progresso_aulas pa WHERE pa.matricula_id = m.id) AS pct
+          FROM (SELECT m.id, m.aluno_id, m.produto_id, m.data_primeiro_acesso,
+                       m.ultima_conclusao AS ultima,
+                       au.nome AS aula, mo.nome AS modulo, mo.id AS modulo_id,
+                       round(100.0 * m.aulas_concluidas / NULLIF(ap.aulas, 0)) AS pct
                   FROM matriculas m
-                  LEFT JOIN LATERAL (
-                        SELECT au.nome AS aula, mo.nome AS modulo, mo.id AS modulo_id
-                          FROM progresso_aulas pa JOIN aulas au ON au.id = pa.aula_id
-                          JOIN modulos mo ON mo.id = au.modulo_id
-                         WHERE pa.matricula_id = m.id
-                         ORDER BY pa.data_conclusao DESC LIMIT 1) ult ON true
+                  LEFT JOIN aulas au ON au.id = m.ultima_aula_id
+                  LEFT JOIN modulos mo ON mo.id = au.modulo_id
+                  LEFT JOIN {_AULAS_POR_PRODUTO} ap ON ap.produto_id = m.produto_id
                  WHERE m.status_acesso = 'ATIVO' AND m.data_primeiro_acesso IS NOT NULL) x
-         WHERE coalesce(x.ultima, (SELECT data_primeiro_acesso FROM matriculas
-                                    WHERE id = x.id))
+         WHERE coalesce(x.ultima, x.data_primeiro_acesso)
                <= now() - make_interval(days => :dias_sem_acesso)
            AND coalesce(x.pct, 0) <= :progresso_max
            AND (CAST(:modulo_id AS uuid) IS NULL OR x.modulo_id = CAST(:modulo_id AS uuid))
@@ -71,11 +67,15 @@ GATILHOS_SQL: dict[str, str] = {
         SELECT m.aluno_id, m.produto_id, 'aula:' || m.id || ':' || au.id AS ocasiao,
                jsonb_build_object('matricula_id', m.id, 'aula_id', au.id) AS contexto,
                au.nome, mo.nome, NULL::numeric, NULL, NULL, NULL::timestamptz
-          FROM matriculas m
-          JOIN modulos mo ON mo.produto_id = m.produto_id
+          FROM modulos mo
           JOIN aulas au ON au.modulo_id = mo.id
+          JOIN matriculas m ON m.produto_id = mo.produto_id
+               -- the enrolment started exactly dias_liberacao São Paulo days ago: a range on
+               -- data_inicio per lesson (index on produto_id, data_inicio), not a computed date
+               AND m.data_inicio >= (({HOJE_SP} - au.dias_liberacao)::timestamp AT TIME ZONE {SP})
+               AND m.data_inicio < (({HOJE_SP} - au.dias_liberacao + 1)::timestamp
+                                    AT TIME ZONE {SP})
          WHERE m.status_acesso = 'ATIVO' AND au.dias_liberacao > 0
-           AND ((m.data_inicio AT TIME ZONE {SP})::date + au.dias_liberacao) = {HOJE_SP}
     """,
     "boleto_pendente": """
         SELECT t.aluno_id, t.produto_id, 'boleto:' || t.id AS ocasiao,
@@ -110,20 +110,16 @@ GATILHOS_SQL: dict[str, str] = {
                               AND t.status IN ('APPROVED', 'COMPLETE')
                               AND t.data_compra >= c.criado_em)
     """,
-    "risco_reembolso": """
+    "risco_reembolso": f"""
         SELECT t.aluno_id, t.produto_id, 'reembolso:' || t.id AS ocasiao,
                jsonb_build_object('transacao_id', t.id) AS contexto,
                NULL, NULL, t.valor_pago, NULL, NULL, NULL::timestamptz
           FROM transacoes t
           JOIN matriculas m ON m.aluno_id = t.aluno_id AND m.produto_id = t.produto_id
+          LEFT JOIN {_AULAS_POR_PRODUTO} ap ON ap.produto_id = m.produto_id
          WHERE t.status = 'APPROVED'
            AND t.data_garantia_fim BETWEEN now() AND now() + make_interval(days => :dias)
-           AND coalesce((SELECT 100.0 * count(*) / NULLIF(
-                                (SELECT count(*) FROM aulas au JOIN modulos mo
-                                    ON mo.id = au.modulo_id WHERE mo.produto_id = m.produto_id),
-                                0)
-                           FROM progresso_aulas pa WHERE pa.matricula_id = m.id), 0)
-               < :progresso_max
+           AND coalesce(100.0 * m.aulas_concluidas / NULLIF(ap.aulas, 0), 0) < :progresso_max
     """,
     "renovacao_proxima": """
         SELECT m.aluno_id, m.produto_id,

@@ -78,6 +78,19 @@ def sql_saude(matriculas: str | None = None) -> str:
         if matriculas
         else ""
     )
+    # Count and latest completion are kept on matriculas (schema v8). Lessons of the last 14
+    # days: per enrolment through the (matricula_id, data_conclusao) index when restricted;
+    # for the whole base one range scan of the recent rows grouped by enrolment.
+    janela = f"now() - make_interval(days => {JANELA_AULAS_RECENTES_DIAS})"
+    recentes = (
+        f"""LEFT JOIN LATERAL (SELECT count(*) AS n FROM progresso_aulas pa
+                            WHERE pa.matricula_id = m.id AND pa.data_conclusao >= {janela}) r
+                   ON true"""
+        if matriculas
+        else f"""LEFT JOIN (SELECT pa.matricula_id, count(*) AS n FROM progresso_aulas pa
+                            WHERE pa.data_conclusao >= {janela} GROUP BY pa.matricula_id) r
+                   ON r.matricula_id = m.id"""
+    )
     return f"""
     SELECT sp.*, ({" + ".join(f"sp.pts_{chave}" for chave, _, _ in COMPONENTES)}) AS score
       FROM (
@@ -115,19 +128,14 @@ def sql_saude(matriculas: str | None = None) -> str:
            NOT coalesce(cs.concedido, true) AS consentimento_revogado
       FROM (SELECT {_HOJE_SP} AS hoje OFFSET 0) agora
      CROSS JOIN (
-           -- the enrolment with its progress, grouped by its key: a restriction on m reaches
-           -- the index (matricula_id, data_conclusao) directly, and the whole base is one pass
+           -- the enrolment with its progress summary and its lessons of the last 14 days
            SELECT m.id AS matricula_id, m.aluno_id, m.produto_id, m.data_inicio,
                   m.data_primeiro_acesso, m.status_assinatura,
-                  count(pa.matricula_id)::int AS concluidas,
-                  (count(*) FILTER (WHERE pa.data_conclusao >= (
-                       SELECT now() - make_interval(days => {JANELA_AULAS_RECENTES_DIAS}))))::int
-                      AS recentes,
-                  max(pa.data_conclusao) AS ultima_aula
+                  m.aulas_concluidas AS concluidas, coalesce(r.n, 0)::int AS recentes,
+                  m.ultima_conclusao AS ultima_aula
              FROM matriculas m
-             LEFT JOIN progresso_aulas pa ON pa.matricula_id = m.id
-            WHERE {escopo}
-            GROUP BY m.id) m
+             {recentes}
+            WHERE {escopo}) m
      CROSS JOIN LATERAL (
            SELECT CASE WHEN coalesce(m.data_inicio, m.data_primeiro_acesso) IS NOT NULL
                        THEN greatest(agora.hoje - (coalesce(m.data_inicio, m.data_primeiro_acesso)
