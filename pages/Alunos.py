@@ -12,11 +12,13 @@ import uuid  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from db.uow import UnidadeDeTrabalho  # noqa: E402
-from services import alunos, saude  # noqa: E402
+from services import alunos, lgpd, saude, usuarios  # noqa: E402
 from ui.formato import data, data_hora, inteiro, moeda  # noqa: E402
 from ui.saida import botao_csv, literal  # noqa: E402
 
 PODE_CRIAR_TAG = usuario.papel == "admin"
+PODE_LGPD = usuario.papel == "admin"  # export and anonymisation: admins only
+PALAVRA_CONFIRMACAO = "ANONIMIZAR"
 COLUNA_SELECAO = "Selecionar"
 STATUS_TRANSACAO = {
     "APPROVED": "Aprovada",
@@ -170,6 +172,7 @@ aluno_id = st.selectbox("Abrir perfil", list(rotulos), format_func=rotulos.get, 
 with UnidadeDeTrabalho() as uow:
     perfil = alunos.perfil(uow.session, aluno_id=aluno_id)
     saude_matriculas = saude.saude_do_aluno(uow.session, aluno_id) if perfil else []
+    anonimizado_em = lgpd.anonimizado_em(uow.session, aluno_id) if PODE_LGPD and perfil else None
 if perfil is None:
     st.warning("Este aluno não existe mais. Busque novamente.")
     st.stop()
@@ -395,3 +398,89 @@ with aba_saude:
         )
         st.dataframe(tabela_saude, hide_index=True, width="stretch", key=f"saude_{s.matricula_id}")
         botao_csv(tabela_saude, "saude_aluno.csv", key=f"csv_saude_{s.matricula_id}")
+
+
+def _exportacao(aluno_id: uuid.UUID, username: str):
+    """The JSON export, built (and audited) only when the button is clicked."""
+
+    def gerar() -> bytes:
+        with UnidadeDeTrabalho() as uow:
+            # The click may come long after the page was drawn: still an active admin?
+            quem = usuarios.buscar(uow.session, username)
+            if quem is None or not quem.ativo or quem.papel != "admin":
+                raise PermissionError("exportação LGPD recusada: o usuário não é mais admin")
+            conteudo = lgpd.exportar_aluno_json(uow.session, aluno_id, usuario=username)
+            uow.commit()
+        return conteudo
+
+    return gerar
+
+
+if PODE_LGPD:
+    st.divider()
+    with st.expander("LGPD", icon=":material/shield_person:"):
+        st.caption(
+            "Pedidos do titular dos dados (Lei 13.709/2018). A exportação e a anonimização "
+            f"ficam registradas na auditoria. ID do aluno (para a linha de comando): {aluno.id}"
+        )
+        st.download_button(
+            "Baixar dados do aluno (JSON)",
+            _exportacao(aluno.id, usuario.username),
+            file_name=f"aluno_{aluno.id}.json",
+            mime="application/json",
+            icon=":material/download:",
+            on_click="ignore",
+            key="lgpd_exportar",
+        )
+        if anonimizado_em is not None:
+            st.info(
+                f"Aluno anonimizado em {data_hora(anonimizado_em)}: os dados pessoais já foram "
+                "substituídos e as compras foram mantidas."
+            )
+        else:
+            st.markdown("**Anonimizar**")
+            st.caption(
+                "Substitui nome, e-mail, celular, CPF, textos das mensagens e dados pessoais dos "
+                "eventos recebidos; mantém as compras (valores, status e datas). Cancela as "
+                "mensagens na fila, revoga o consentimento e remove as tags. Não pode ser desfeito."
+            )
+            with st.form("form_lgpd_anonimizar"):
+                motivo = st.text_area(
+                    "Motivo (obrigatório)",
+                    max_chars=lgpd.TAMANHO_MAXIMO_MOTIVO,
+                    placeholder="Ex.: pedido do titular por e-mail em 12/03, protocolo 1234",
+                    key="lgpd_motivo",
+                )
+                ciente = st.checkbox(
+                    "Entendo que a anonimização não pode ser desfeita.", key="lgpd_ciente"
+                )
+                confirmacao = st.text_input(
+                    f"Para confirmar, digite {PALAVRA_CONFIRMACAO}", key="lgpd_confirmacao"
+                )
+                anonimizar = st.form_submit_button("Anonimizar aluno", type="primary")
+            if anonimizar:
+                if not ciente or confirmacao.strip().upper() != PALAVRA_CONFIRMACAO:
+                    st.error(
+                        f"Marque a caixa de confirmação e digite {PALAVRA_CONFIRMACAO} para "
+                        "anonimizar."
+                    )
+                else:
+                    try:
+                        with UnidadeDeTrabalho() as uow:
+                            resumo = lgpd.anonimizar_aluno(
+                                uow.session, aluno.id, usuario=usuario.username, motivo=motivo
+                            )
+                            uow.commit()
+                    except lgpd.LgpdInvalido as exc:
+                        st.error(literal(exc))
+                    else:
+                        if resumo.ja_anonimizado:
+                            mensagem = "Este aluno já estava anonimizado; nada foi alterado."
+                        else:
+                            mensagem = f"Aluno anonimizado: agora aparece como {resumo.nome}."
+                        if resumo.chatwoot_contato_id is not None:
+                            mensagem += (
+                                f" Apague também o contato {resumo.chatwoot_contato_id} no "
+                                "Chatwoot: o telefone e as conversas dele ficam lá."
+                            )
+                        _avisar_e_recarregar(mensagem)

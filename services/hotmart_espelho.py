@@ -63,8 +63,18 @@ def upsert_produtos(session: Session, linhas: Iterable[dict]) -> int:
     )
 
 
-def upsert_ofertas(session: Session, linhas: Iterable[dict]) -> int:
-    """Offers by (product, code): name, price and currency; unknown details never erase known."""
+def upsert_ofertas(session: Session, linhas: Iterable[dict], *, so_lacunas: bool = False) -> int:
+    """Offers by (product, code): name, price and currency; unknown details never erase known.
+
+    ``so_lacunas``: the rows only fill what is still unknown (the sales step derives an offer
+    from a sale, whose paid price includes interest: it must not overwrite the catalogue's
+    price, nor make the mirror depend on which sale came last).
+    """
+    colunas_oferta = ("nome", "preco", "moeda")
+    if so_lacunas:
+        novos = [f"coalesce(ofertas.{c}, EXCLUDED.{c})" for c in colunas_oferta]
+    else:
+        novos = [f"coalesce(EXCLUDED.{c}, ofertas.{c})" for c in colunas_oferta]
     colunas = [
         ("hotmart_product_id", "int"),
         ("offer_code", "text"),
@@ -74,22 +84,20 @@ def upsert_ofertas(session: Session, linhas: Iterable[dict]) -> int:
     ]
     if not _copiar(session, "stg_ofertas", colunas, linhas):
         return 0
+    # The last ORDER BY keys only make the choice among one batch's rows deterministic.
     return _executar(
         session,
-        """
+        f"""
         INSERT INTO ofertas (produto_id, hotmart_offer_code, nome, preco, moeda)
         SELECT DISTINCT ON (p.id, s.offer_code) p.id, s.offer_code, left(s.nome, 255), s.preco,
                coalesce(s.moeda, 'BRL')
           FROM stg_ofertas s JOIN produtos p ON p.hotmart_product_id = s.hotmart_product_id
          WHERE s.offer_code IS NOT NULL
-         ORDER BY p.id, s.offer_code, (s.nome IS NULL), (s.preco IS NULL)
+         ORDER BY p.id, s.offer_code, (s.nome IS NULL), (s.preco IS NULL), s.preco, s.nome
         ON CONFLICT (produto_id, hotmart_offer_code) DO UPDATE
-           SET nome = coalesce(EXCLUDED.nome, ofertas.nome),
-               preco = coalesce(EXCLUDED.preco, ofertas.preco),
-               moeda = coalesce(EXCLUDED.moeda, ofertas.moeda)
+           SET {", ".join(f"{c} = {n}" for c, n in zip(colunas_oferta, novos, strict=True))}
          WHERE (ofertas.nome, ofertas.preco, ofertas.moeda) IS DISTINCT FROM
-               (coalesce(EXCLUDED.nome, ofertas.nome), coalesce(EXCLUDED.preco, ofertas.preco),
-                coalesce(EXCLUDED.moeda, ofertas.moeda))
+               ({", ".join(novos)})
         """,
     )
 
@@ -150,6 +158,16 @@ def upsert_aulas(session: Session, linhas: Iterable[dict]) -> int:
 # ---- students -------------------------------------------------------------------------------
 
 
+def sql_hash_email(expressao: str) -> str:
+    """SQL: SHA-256 (hex) of a normalised e-mail, the key of the LGPD denylist."""
+    return f"encode(sha256(convert_to(lower(btrim({expressao})), 'UTF8')), 'hex')"
+
+
+def sql_hash_cpf(expressao: str) -> str:
+    """SQL: SHA-256 (hex) of a CPF's digits, the other key of the LGPD denylist."""
+    return f"encode(sha256(convert_to(regexp_replace({expressao}, '\\D', '', 'g'), 'UTF8')), 'hex')"
+
+
 def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
     """One person, one row: match by CPF when known, else by e-mail; return the touched ids."""
     colunas = [
@@ -168,6 +186,17 @@ def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
             """
             ALTER TABLE stg_alunos ADD COLUMN aluno_id uuid, ADD COLUMN chave text;
             DELETE FROM stg_alunos WHERE email IS NULL AND cpf IS NULL;
+            """
+        )
+    )
+    # People anonymised on request (services.lgpd) are never re-created from Hotmart's data.
+    session.execute(
+        text(
+            f"""
+            DELETE FROM stg_alunos s
+             WHERE EXISTS (SELECT 1 FROM lgpd_anonimizados d
+                            WHERE d.hash_email = {sql_hash_email("s.email")}
+                               OR (s.cpf IS NOT NULL AND d.hash_cpf = {sql_hash_cpf("s.cpf")}))
             """
         )
     )
@@ -203,8 +232,8 @@ def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
             """
             WITH novo AS (
                 SELECT aluno_id,
-                       (array_agg(nome ORDER BY ord DESC) FILTER (WHERE nome IS NOT NULL))[1]
-                           AS nome,
+                       (array_agg(left(nome, 255) ORDER BY ord DESC)
+                           FILTER (WHERE nome IS NOT NULL))[1] AS nome,
                        (array_agg(celular ORDER BY ord DESC)
                            FILTER (WHERE celular IS NOT NULL))[1] AS celular,
                        (array_agg(cpf ORDER BY ord DESC) FILTER (WHERE cpf IS NOT NULL))[1] AS cpf
