@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from db import embedded
@@ -49,7 +49,14 @@ def obter_engine() -> Engine:
                 pool_recycle=1800,
                 connect_args={"connect_timeout": 5, "application_name": "terceiriza-cs"},
             )
+            if usando_embutido():
+                event.listen(_engine, "do_connect", _antes_de_conectar)
     return _engine
+
+
+def _antes_de_conectar(_dialect, _registro, _cargs, _cparams) -> None:
+    """Embedded mode: a server that died under this process is started again (after a grace)."""
+    embedded.garantir_rodando()
 
 
 def descartar_engine() -> None:

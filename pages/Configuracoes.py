@@ -269,7 +269,9 @@ def _aba_usuarios() -> None:
         st.markdown("**Gerenciar usuário**")
         alvo = st.selectbox("Usuário", [u.username for u in lista], key="alvo_usuario")
         acao = st.radio("Ação", ["Desativar", "Reativar", "Redefinir senha"], horizontal=True)
-        nova_senha = st.text_input("Nova senha (para redefinir)", type="password")
+        nova_senha = st.text_input(
+            "Nova senha (para redefinir)", type="password", key="gerenciar_nova_senha"
+        )
         aplicar = st.form_submit_button("Aplicar")
     try:
         if criar:
@@ -294,6 +296,7 @@ def _aba_usuarios() -> None:
                         uow.session, alvo, acao == "Reativar", por=usuario.username
                     )
                 uow.commit()
+            st.session_state["_limpar_campos"] = {"gerenciar_nova_senha": ""}
             _avisar_e_recarregar(f"{acao}: {alvo} — feito.")
     except usuarios.UsuarioInvalido as exc:
         st.error(str(exc))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,6 +17,26 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 PRODUCAO_API = "https://developers.hotmart.com"
 PRODUCAO_AUTH = "https://api-sec-vlc.hotmart.com/security/oauth/token"
 Datas = int | datetime | None
+
+# Hotmart's token request carries client_secret in its query string (as documented), and httpx
+# logs every request URL at INFO: mask secret-looking query values in that logger's records.
+_SEGREDO_NA_URL = re.compile(r"((?:client_secret|access_token|token)=)[^&\s\"']+", re.I)
+
+
+class _SemSegredosNaUrl(logging.Filter):
+    """Rewrites an httpx log record with secret query values masked (never drops it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mensagem = record.getMessage()
+        mascarada = _SEGREDO_NA_URL.sub(r"\1••••", mensagem)
+        if mascarada != mensagem:
+            record.msg, record.args = mascarada, ()
+        return True
+
+
+for _nome in ("httpx", "httpcore"):
+    if not any(isinstance(f, _SemSegredosNaUrl) for f in logging.getLogger(_nome).filters):
+        logging.getLogger(_nome).addFilter(_SemSegredosNaUrl())
 
 
 class HotmartErro(Exception):
@@ -34,8 +56,12 @@ class HotmartErro(Exception):
         self.caminho = caminho
 
 
+class _CorpoInvalido(Exception):
+    """A 2xx whose body is not what the endpoint answers (cut JSON, a page without items)."""
+
+
 class _Transitorio(Exception):
-    """A retryable outcome: 429, 5xx or a transport error."""
+    """A retryable outcome: 429, 5xx, a transport error or an unreadable 2xx body."""
 
     def __init__(self, resposta: httpx.Response | None, falha: Exception | None = None) -> None:
         super().__init__("resposta transitória")
@@ -139,10 +165,27 @@ class HotmartClient:
 
     # --- requests --------------------------------------------------------------------------
 
-    def get(self, caminho: str, params: dict[str, Any] | None = None) -> Any:
-        """GET a REST path; on 401 mint a new token once and retry."""
+    def get(
+        self, caminho: str, params: dict[str, Any] | None = None, *, pagina: bool = False
+    ) -> Any:
+        """GET a REST path; on 401 mint a new token once and retry.
+
+        A 2xx whose body is not JSON (or, with ``pagina``, a page without its ``items`` list) is
+        retried like a 5xx: a page cut by a proxy must never pass for an empty one.
+        """
         consulta = {k: v for k, v in (params or {}).items() if v is not None}
         url = self.api_base + caminho
+        lido: list[Any] = []
+
+        def ler(resposta: httpx.Response) -> None:
+            try:
+                corpo = resposta.json()
+            except ValueError:
+                raise _CorpoInvalido("sem JSON válido") from None
+            if pagina and not (isinstance(corpo, dict) and isinstance(corpo.get("items"), list)):
+                raise _CorpoInvalido("com uma página sem a lista items")
+            lido[:] = [corpo]
+
         for renovar in (True, False):
             token = self.token()
             resposta = self._com_retentativas(
@@ -150,26 +193,24 @@ class HotmartClient:
                     url, params=consulta, headers={"Authorization": f"Bearer {token}"}
                 ),
                 caminho,
+                ler=ler,
             )
             if resposta.status_code == 401 and renovar:
                 self._descartar(token)
                 continue
             if not resposta.is_success:
                 raise self._erro(resposta, caminho)
-            try:
-                return resposta.json()
-            except ValueError:
-                raise HotmartErro(
-                    f"Hotmart respondeu {resposta.status_code} em {caminho} sem JSON válido",
-                    status=resposta.status_code,
-                    caminho=caminho,
-                ) from None
+            return lido[0]
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _com_retentativas(
-        self, enviar: Callable[[], httpx.Response], caminho: str
+        self,
+        enviar: Callable[[], httpx.Response],
+        caminho: str,
+        ler: Callable[[httpx.Response], None] | None = None,
     ) -> httpx.Response:
-        """Send, retrying 429 (after RateLimit-Reset), 5xx and transport errors with backoff."""
+        """Send, retrying 429 (after RateLimit-Reset), 5xx, transport errors and (with ``ler``)
+        a 2xx body ``ler`` refuses, with backoff."""
         tentativas = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._espera,
@@ -186,8 +227,20 @@ class HotmartClient:
                         raise _Transitorio(None, falha) from None
                     if resposta.status_code == 429 or resposta.status_code >= 500:
                         raise _Transitorio(resposta)
+                    if ler is not None and resposta.is_success:
+                        try:
+                            ler(resposta)
+                        except _CorpoInvalido as invalido:
+                            raise _Transitorio(resposta, invalido) from None
                     return resposta
         except _Transitorio as transitorio:
+            if isinstance(transitorio.falha, _CorpoInvalido):
+                status = transitorio.resposta.status_code
+                raise HotmartErro(
+                    f"Hotmart respondeu {status} em {caminho} {transitorio.falha}",
+                    status=status,
+                    caminho=caminho,
+                ) from None
             if transitorio.resposta is not None:
                 raise self._erro(transitorio.resposta, caminho) from None
             nome = type(transitorio.falha).__name__
@@ -244,12 +297,12 @@ class HotmartClient:
         base = {"max_results": self.tamanho_pagina, **(params or {})}
         pagina, paginas, vistos = None, 0, set()
         while True:
-            corpo = self.get(caminho, {**base, "page_token": pagina})
+            corpo = self.get(caminho, {**base, "page_token": pagina}, pagina=True)
             paginas += 1
             self.paginas_buscadas += 1
             if self.progresso:
                 self.progresso(caminho, paginas)
-            yield from corpo.get("items") or []
+            yield from corpo["items"]
             pagina = (corpo.get("page_info") or {}).get("next_page_token")
             if not pagina:
                 return

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import SQLAlchemyError
+import functools
+import logging
+
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -12,6 +15,11 @@ from db.engine import DatabaseIndisponivel, motivo_seguro, obter_engine, verific
 from db.schema import versao_schema
 from services.webhook_hotmart import webhook_hotmart
 from services.webhook_meta import webhook_meta_get, webhook_meta_post
+
+_log = logging.getLogger(__name__)
+# Hotmart and Meta deliver again when a postback is not answered 2xx: a clear 503 (with
+# Retry-After) while the database is away makes them retry instead of counting a delivery.
+ESPERA_SEM_BANCO_S = 30
 
 
 def _saude() -> dict:
@@ -38,11 +46,30 @@ async def healthz(_request: Request) -> JSONResponse:
     return JSONResponse(corpo)
 
 
+def sem_banco_503(rota):
+    """A route whose database is unreachable answers 503 JSON (never a 500 with a traceback)."""
+
+    @functools.wraps(rota)
+    async def protegida(request: Request):
+        try:
+            return await rota(request)
+        except (DatabaseIndisponivel, OperationalError, InterfaceError) as exc:
+            motivo = str(exc) if isinstance(exc, DatabaseIndisponivel) else motivo_seguro(exc)
+            _log.warning("%s %s sem banco de dados: %s", request.method, request.url.path, motivo)
+            return JSONResponse(
+                {"erro": "banco de dados indisponível; tente de novo", "database": "indisponivel"},
+                503,
+                headers={"Retry-After": str(ESPERA_SEM_BANCO_S)},
+            )
+
+    return protegida
+
+
 ROTAS = [
     Route("/healthz", healthz, methods=["GET"]),
-    Route("/webhooks/hotmart", webhook_hotmart, methods=["POST"]),
-    Route("/webhooks/meta", webhook_meta_get, methods=["GET"]),
-    Route("/webhooks/meta", webhook_meta_post, methods=["POST"]),
+    Route("/webhooks/hotmart", sem_banco_503(webhook_hotmart), methods=["POST"]),
+    Route("/webhooks/meta", sem_banco_503(webhook_meta_get), methods=["GET"]),
+    Route("/webhooks/meta", sem_banco_503(webhook_meta_post), methods=["POST"]),
 ]
 
 

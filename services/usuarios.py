@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 import bcrypt
 from sqlalchemy import text
@@ -16,6 +18,7 @@ PAPEIS = {"cs": "CS", "gestor": "Gestor", "admin": "Administrador"}
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,49}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SENHA_MINIMA = 8
+TAMANHO_MAXIMO = 255  # usuarios.nome and usuarios.email are VARCHAR(255)
 
 
 class UsuarioInvalido(ValueError):
@@ -90,6 +93,10 @@ def criar(
         )
     if not nome:
         raise UsuarioInvalido("Informe o nome.")
+    if len(nome) > TAMANHO_MAXIMO:
+        raise UsuarioInvalido(f"Nome: no máximo {TAMANHO_MAXIMO} caracteres.")
+    if email and len(email) > TAMANHO_MAXIMO:
+        raise UsuarioInvalido(f"E-mail: no máximo {TAMANHO_MAXIMO} caracteres.")
     if email and not _EMAIL.match(email):
         raise UsuarioInvalido("E-mail inválido.")
     if papel not in PAPEIS:
@@ -197,3 +204,134 @@ def garantir_admin_inicial(session: Session, senha: str | None) -> str | None:
         por="sistema",
     )
     return gerada
+
+
+# ---- Login throttling -----------------------------------------------------------------------
+# Policy: MAX_FALHAS_LOGIN failures for one username within JANELA_FALHAS lock that username for
+# BLOQUEIO_BASE; each further lockout in a row lasts twice the previous one (at most
+# BLOQUEIO_MAXIMO). A successful login clears the record; a lockout history is forgotten once a
+# lock ended more than ESQUECER_APOS ago. Usernames that do not exist get exactly the same
+# treatment, so the answer never tells whether a login exists. The state lives in PostgreSQL
+# (login_tentativas) so it holds across replicas and restarts; the database clock decides.
+MAX_FALHAS_LOGIN = 5
+JANELA_FALHAS = timedelta(minutes=15)
+BLOQUEIO_BASE = timedelta(minutes=15)
+BLOQUEIO_MAXIMO = timedelta(hours=24)
+ESQUECER_APOS = timedelta(hours=24)
+_TAMANHO_CHAVE_LOGIN = 100
+# A bcrypt hash (cost 12) of no password anyone types: checking an unknown username against it
+# takes as long as checking a real one, so timing does not tell whether the login exists either.
+_HASH_FICTICIO = b"$2b$12$jVgDiKLe2U6hqe/U65KDQe/9cVCGJmGMs2RGP9NqMp8gxfkvgrGqu"
+
+
+def chave_login(username: str | None) -> str:
+    """The throttling key of a submitted username (lower-cased and trimmed as the login does)."""
+    return (username or "").strip().lower()[:_TAMANHO_CHAVE_LOGIN]
+
+
+def minutos_de_espera(segundos: float) -> int:
+    """Whole minutes to show for a lock that ends in ``segundos`` (at least 1)."""
+    return max(1, math.ceil(segundos / 60))
+
+
+def mensagem_bloqueio(segundos: float) -> str:
+    """The pt-BR message of a locked username (the same whether the login exists or not)."""
+    minutos = minutos_de_espera(segundos)
+    return (
+        "Muitas tentativas para este usuário. "
+        f"Tente de novo em {minutos} {'minuto' if minutos == 1 else 'minutos'}."
+    )
+
+
+def gastar_tempo_de_verificacao(senha: str | None) -> None:
+    """Spend one bcrypt check on a fictitious hash (for usernames that do not exist)."""
+    try:
+        bcrypt.checkpw((senha or "").encode("utf-8")[:72], _HASH_FICTICIO)
+    except ValueError:
+        pass
+
+
+def bloqueio_login(session: Session, username: str | None) -> float | None:
+    """Seconds left of the lock on this username, or None when attempts are allowed."""
+    restante = session.execute(
+        text(
+            "SELECT extract(epoch FROM bloqueado_ate - now()) FROM login_tentativas "
+            "WHERE username = :u AND bloqueado_ate > now()"
+        ),
+        {"u": chave_login(username)},
+    ).scalar()
+    return float(restante) if restante is not None else None
+
+
+def registrar_falha_login(session: Session, username: str | None) -> float | None:
+    """Count one failed login for ``username``; return the lock's seconds when it is locked.
+
+    Runs under a row lock, so concurrent failures on several replicas are all counted.
+    A lockout is audited (``login_bloqueado``). Rows untouched for two days are purged here.
+    """
+    chave = chave_login(username)
+    session.execute(
+        text(
+            "DELETE FROM login_tentativas WHERE atualizado_em < now() - interval '2 days' "
+            "AND (bloqueado_ate IS NULL OR bloqueado_ate < now() - interval '2 days')"
+        )
+    )
+    session.execute(
+        text(
+            "INSERT INTO login_tentativas (username) VALUES (:u) ON CONFLICT (username) DO NOTHING"
+        ),
+        {"u": chave},
+    )
+    linha = session.execute(
+        text(
+            "SELECT falhas, janela_inicio, bloqueios, bloqueado_ate, now() AS agora "
+            "FROM login_tentativas WHERE username = :u FOR UPDATE"
+        ),
+        {"u": chave},
+    ).one()
+    agora = linha.agora
+    if linha.bloqueado_ate is not None and linha.bloqueado_ate > agora:
+        return (linha.bloqueado_ate - agora).total_seconds()  # locked: not counted again
+    bloqueios = linha.bloqueios
+    if linha.bloqueado_ate is not None and agora - linha.bloqueado_ate > ESQUECER_APOS:
+        bloqueios = 0
+    if linha.falhas == 0 or agora - linha.janela_inicio > JANELA_FALHAS:
+        falhas, inicio = 1, agora
+    else:
+        falhas, inicio = linha.falhas + 1, linha.janela_inicio
+    bloqueado_ate = linha.bloqueado_ate
+    duracao = None
+    if falhas >= MAX_FALHAS_LOGIN:
+        bloqueios += 1
+        duracao = min(BLOQUEIO_BASE * 2 ** (bloqueios - 1), BLOQUEIO_MAXIMO)
+        bloqueado_ate, falhas = agora + duracao, 0
+    session.execute(
+        text(
+            "UPDATE login_tentativas SET falhas = :f, janela_inicio = :i, bloqueios = :b, "
+            "bloqueado_ate = :ate, atualizado_em = now() WHERE username = :u"
+        ),
+        {"f": falhas, "i": inicio, "b": bloqueios, "ate": bloqueado_ate, "u": chave},
+    )
+    if duracao is None:
+        return None
+    registrar(
+        session,
+        usuario=None,
+        acao="login_bloqueado",
+        entidade="usuarios",
+        entidade_id=chave,
+        detalhes={
+            "falhas": MAX_FALHAS_LOGIN,
+            "minutos": int(duracao.total_seconds() // 60),
+            "bloqueio_seguido": bloqueios,
+            "usuario_existe": buscar(session, chave) is not None,
+        },
+    )
+    return duracao.total_seconds()
+
+
+def registrar_sucesso_login(session: Session, username: str | None) -> None:
+    """A successful login clears the username's failures and lockout history."""
+    session.execute(
+        text("DELETE FROM login_tentativas WHERE username = :u"), {"u": chave_login(username)}
+    )

@@ -24,6 +24,7 @@ from services.sandbox import chatwoot as sandbox_chatwoot
 from services.sandbox import hotmart as sandbox_hotmart
 from services.sandbox import meta as sandbox_meta
 from services.sandbox.server import servir
+from tests.arvore import texto_completo
 
 RAIZ = Path(__file__).resolve().parent.parent
 PAGINA = str(RAIZ / "pages" / "Configuracoes.py")
@@ -277,7 +278,7 @@ def test_testar_conexao_buttons_show_the_verdict(
     assert "Conexão com a Meta OK: 7 templates" in _textos(at)
     at.button(key="testar_chatwoot").click().run()
     assert "Credenciais incompletas: configure URL do Chatwoot" in _textos(at)
-    assert not any(s in str(at._tree) for s in SEGREDOS)
+    assert not any(s in texto_completo(at) for s in SEGREDOS)
     with UnidadeDeTrabalho() as uow:  # a test only reads: nothing was written
         assert config.obter(uow.session, "chatwoot_base_url") is None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from tests.arvore import texto_completo
+
 
 def _pagina_que_quebra():
     import streamlit as st
@@ -49,7 +51,7 @@ def test_unexpected_error_is_a_portuguese_message_without_details():
         "Algo deu errado ao montar esta página. Tente novamente; se continuar, avise um "
         "administrador (o erro ficou registrado no log do servidor)."
     ]
-    assert "EAAG-segredo" not in str(at._tree)
+    assert "EAAG-segredo" not in texto_completo(at)
     assert "a barra lateral e o resto continuam" in [m.value for m in at.markdown]
 
 
@@ -57,7 +59,7 @@ def test_database_down_is_its_own_message():
     at = AppTest.from_function(_pagina_sem_banco).run()
     assert not at.exception
     assert "Banco de dados indisponível" in at.error[0].value
-    assert "connection refused" not in str(at._tree)
+    assert "connection refused" not in texto_completo(at)
 
 
 def test_st_stop_still_stops_the_page():

@@ -15,6 +15,7 @@ from services import bootstrap, cripto, usuarios
 from services.usuarios import Usuario
 
 NOME_COOKIE = "terceiriza_cs_sessao"
+MENSAGEM_BANCO = "Banco de dados indisponível no momento. Tente novamente em instantes."
 CAMPOS_LOGIN = {
     "Form name": "Entrar no Terceiriza CS",
     "Username": "Usuário",
@@ -24,13 +25,18 @@ CAMPOS_LOGIN = {
 }
 
 
+def _sem_banco() -> None:
+    """The database is down: a pt-BR message and a stop (never a traceback)."""
+    st.error(MENSAGEM_BANCO)
+    st.stop()
+
+
 def preparar_banco() -> None:
     """Make sure the database is up and migrated; a failure is a pt-BR message and a stop."""
     try:
         bootstrap.preparar()
     except (DatabaseIndisponivel, OperationalError):
-        st.error("Banco de dados indisponível no momento. Tente novamente em instantes.")
-        st.stop()
+        _sem_banco()
 
 
 def _chave_cookie() -> str:
@@ -43,11 +49,59 @@ def _chave_cookie() -> str:
     return hmac.new(chave, b"terceiriza-cs/cookie-login", hashlib.sha256).hexdigest()
 
 
+class _LoginBloqueado(Exception):
+    """The submitted username is locked after repeated failures (seconds left in ``segundos``)."""
+
+    def __init__(self, segundos: float) -> None:
+        super().__init__("login bloqueado")
+        self.segundos = segundos
+
+
+def _vigiar_tentativas(autenticador: stauth.Authenticate) -> dict:
+    """Put the login throttling around the library's password check; return what it saw.
+
+    streamlit-authenticator 0.4.2 reads the form itself and never reports the username of a
+    failed attempt, but every form login goes through
+    ``authentication_controller.authentication_model.check_credentials(username, password)``
+    with the username lower-cased and trimmed (the cookie login does not: a valid cookie is a
+    past successful login). Wrapping that one method on this instance is the narrowest seam:
+    a locked username is refused before its password is checked, an unknown one costs the same
+    bcrypt time as a real one, a failure is counted in PostgreSQL and a success clears the count.
+    """
+    modelo = autenticador.authentication_controller.authentication_model
+    verificar_senha = modelo.check_credentials
+    visto: dict = {}
+
+    def verificar(username: str, password: str) -> bool:
+        with UnidadeDeTrabalho() as uow:
+            restante = usuarios.bloqueio_login(uow.session, username)
+        if restante is not None:
+            raise _LoginBloqueado(restante)
+        if username in modelo.credentials["usernames"]:
+            correta = bool(verificar_senha(username, password))
+        else:
+            usuarios.gastar_tempo_de_verificacao(password)
+            correta = False
+        with UnidadeDeTrabalho() as uow:
+            if correta:
+                usuarios.registrar_sucesso_login(uow.session, username)
+            else:
+                visto["bloqueio"] = usuarios.registrar_falha_login(uow.session, username)
+            uow.commit()
+        return correta
+
+    modelo.check_credentials = verificar
+    return visto
+
+
 def autenticar() -> Usuario:
     """Home.py's gate: show the login form until a valid active user is in; return that user."""
     preparar_banco()
-    with UnidadeDeTrabalho() as uow:
-        credenciais = usuarios.credenciais_authenticator(uow.session)
+    try:
+        with UnidadeDeTrabalho() as uow:
+            credenciais = usuarios.credenciais_authenticator(uow.session)
+    except (DatabaseIndisponivel, OperationalError):
+        _sem_banco()
     autenticador = stauth.Authenticate(
         credenciais,
         NOME_COOKIE,
@@ -57,16 +111,25 @@ def autenticar() -> Usuario:
         login_sleep_time=0,
     )
     st.session_state["_autenticador"] = autenticador
+    visto = _vigiar_tentativas(autenticador)
     formulario = st.empty()
     try:
         with formulario.container():
             autenticador.login(location="main", fields=CAMPOS_LOGIN, key="login")
+    except _LoginBloqueado as bloqueio:
+        st.error(usuarios.mensagem_bloqueio(bloqueio.segundos))
+        st.stop()
+    except (DatabaseIndisponivel, OperationalError):
+        _sem_banco()
     except Exception:  # noqa: BLE001 - the library raises generic errors on odd input
         st.error("Não foi possível entrar. Confira usuário e senha.")
         st.stop()
     status = st.session_state.get("authentication_status")
     if status is False:
-        st.error("Usuário ou senha incorretos.")
+        if visto.get("bloqueio"):
+            st.error(usuarios.mensagem_bloqueio(visto["bloqueio"]))
+        else:
+            st.error("Usuário ou senha incorretos.")
     if not status:
         st.stop()
     formulario.empty()  # the form stays on screen otherwise in the run that logged in
@@ -96,7 +159,10 @@ def exigir_papel(*papeis: str) -> Usuario:
     check runs before any data is read.
     """
     preparar_banco()
-    usuario = usuario_logado()
+    try:
+        usuario = usuario_logado()
+    except (DatabaseIndisponivel, OperationalError):
+        _sem_banco()
     if usuario is None:
         st.warning("Sessão não iniciada. Entre pela página inicial.")
         st.markdown("[Ir para o login](/)")
