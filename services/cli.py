@@ -1,6 +1,6 @@
 """Command line for operators and cron.
 
-``python -m services.cli {migrate, config, user, sync, rules, dispatch, demo}``.
+``python -m services.cli {migrate, config, user, sync, rules, dispatch, demo, lgpd}``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,20 @@ def _migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _valor_de_config(args: argparse.Namespace) -> str:
+    """The value: the argument, or for '-' (or none) standard input — a secret typed at a
+    prompt or piped never shows in the process list or the shell history."""
+    if args.valor not in (None, "-"):
+        return args.valor
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Valor de {args.chave}: ")
+    return sys.stdin.read().strip()
+
+
 def _config_set(args: argparse.Namespace) -> int:
+    valor = _valor_de_config(args)
     with UnidadeDeTrabalho() as uow:
-        config.definir(uow.session, args.chave, args.valor, usuario="cli")
+        config.definir(uow.session, args.chave, valor, usuario="cli")
         uow.commit()
     print(f"{args.chave} atualizado.")
     return 0
@@ -205,6 +216,58 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gravar_privado(caminho: str, conteudo: bytes) -> None:
+    """Write personal data readable by the owner only (0600), replacing the file if it exists."""
+    try:
+        descritor = os.open(caminho, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descritor, "wb") as arquivo:
+            os.fchmod(arquivo.fileno(), 0o600)
+            arquivo.write(conteudo)
+    except OSError as exc:
+        raise ValueError(f"não foi possível gravar {caminho}: {exc.strerror}.") from None
+
+
+def _lgpd_exportar(args: argparse.Namespace) -> int:
+    from services import lgpd
+
+    with UnidadeDeTrabalho() as uow:
+        conteudo = lgpd.exportar_aluno_json(uow.session, args.aluno_id, usuario="cli")
+        # Written before the audit row commits: a failed write leaves no "exported" record.
+        if args.saida:
+            _gravar_privado(args.saida, conteudo)
+        else:
+            sys.stdout.buffer.write(conteudo + b"\n")
+            sys.stdout.flush()
+        uow.commit()
+    if args.saida:
+        print(f"Dados do aluno gravados em {args.saida} (somente o dono lê o arquivo).")
+    return 0
+
+
+def _lgpd_anonimizar(args: argparse.Namespace) -> int:
+    from services import lgpd
+
+    with UnidadeDeTrabalho() as uow:
+        resumo = lgpd.anonimizar_aluno(
+            uow.session, args.aluno_id, usuario="cli", motivo=args.motivo
+        )
+        uow.commit()
+    if resumo.ja_anonimizado:
+        print(
+            f"Aluno {resumo.aluno_id} já estava anonimizado "
+            f"(em {resumo.anonimizado_em:%Y-%m-%d %H:%M}); nada foi alterado."
+        )
+        return 0
+    print(f"Aluno {resumo.aluno_id} anonimizado: agora aparece como {resumo.nome}.")
+    print(f"Alterações: {_resumo(resumo.alteracoes)}")
+    if resumo.chatwoot_contato_id is not None:
+        print(
+            f"Apague também o contato {resumo.chatwoot_contato_id} no Chatwoot: "
+            "o telefone e as conversas dele ficam lá."
+        )
+    return 0
+
+
 def construir_parser() -> argparse.ArgumentParser:
     """The argparse tree of every command."""
     parser = argparse.ArgumentParser(prog="python -m services.cli", description="Terceiriza CS")
@@ -216,7 +279,9 @@ def construir_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="acao", required=True)
     p_set = cfg_sub.add_parser("set", help="grava um valor (segredos cifrados)")
     p_set.add_argument("chave")
-    p_set.add_argument("valor")
+    p_set.add_argument(
+        "valor", nargs="?", help="omita ou use - para ler da entrada padrão (segredos)"
+    )
     p_set.set_defaults(func=_config_set)
     p_get = cfg_sub.add_parser("get", help="mostra um valor (segredos mascarados)")
     p_get.add_argument("chave")
@@ -263,6 +328,19 @@ def construir_parser() -> argparse.ArgumentParser:
         help="onde o app serve /sandbox/hotmart para as próximas sincronizações",
     )
     p_demo.set_defaults(func=_demo)
+
+    lgpd = sub.add_parser("lgpd", help="pedidos do titular (LGPD): exportar ou anonimizar")
+    lgpd_sub = lgpd.add_subparsers(dest="acao", required=True)
+    p_exportar = lgpd_sub.add_parser("exportar", help="tudo o que temos sobre um aluno (JSON)")
+    p_exportar.add_argument("aluno_id", help="ID (UUID) do aluno")
+    p_exportar.add_argument("--saida", help="arquivo .json (padrão: a saída padrão)")
+    p_exportar.set_defaults(func=_lgpd_exportar)
+    p_anonimizar = lgpd_sub.add_parser(
+        "anonimizar", help="substitui os dados pessoais do aluno; mantém as compras"
+    )
+    p_anonimizar.add_argument("aluno_id", help="ID (UUID) do aluno")
+    p_anonimizar.add_argument("--motivo", help="obrigatório: por que (pedido, protocolo…)")
+    p_anonimizar.set_defaults(func=_lgpd_anonimizar)
     return parser
 
 

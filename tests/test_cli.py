@@ -111,6 +111,19 @@ def test_user_add_refuses_bad_input_and_writes_nothing(banco):
         assert conn.execute(text("SELECT count(*) FROM usuarios")).scalar() == 0
 
 
+def test_config_set_reads_a_secret_from_stdin(banco):
+    r = subprocess.run(
+        [sys.executable, "-m", "services.cli", "config", "set", "meta_access_token", "-"],
+        cwd=RAIZ,
+        input="EAAG-token-pela-entrada-9Wq1\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert cli("config", "get", "meta_access_token").stdout.strip() == "••••9Wq1"
+
+
 def test_config_get_unset_key_says_so(banco):
     r = cli("config", "get", "chatwoot_api_token")
     assert r.returncode == 1 and "não definido" in r.stdout
