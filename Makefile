@@ -1,10 +1,11 @@
 # Terceiriza CS — `make run` starts the app, `make test` runs the tests (both set up .venv).
 PYTHON ?= python3
+BENCH_SCALE ?= L
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.instalado-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test test-long lint format install
+.PHONY: run test test-long lint format install bench
 
 install: $(STAMP)
 
@@ -22,6 +23,10 @@ test: $(STAMP)
 
 test-long: $(STAMP)
 	$(PY) -m pytest -q -m "longo"
+
+# Scale benchmark (issue #7): fresh embedded PostgreSQL, profile L (or BENCH_SCALE=small).
+bench: $(STAMP)
+	$(PY) -m bench --escala $(BENCH_SCALE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

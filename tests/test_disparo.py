@@ -324,3 +324,20 @@ def test_a_worker_killed_mid_batch_leaves_verificar_not_a_resend(fab, meta, banc
     assert set(_status(banco).values()) == {"verificar"}
     assert _despachar(meta)["enviados"] == 0
     assert len(meta.state.envios) == 0
+
+
+def test_the_token_bucket_never_bursts_past_its_rate():
+    """At 80/s no one-second window holds more than 80 sends, the first second included."""
+    relogio = {"t": 0.0}
+
+    def dormir(segundos: float) -> None:
+        relogio["t"] += segundos
+
+    balde = disparo.Balde(80, relogio=lambda: relogio["t"], sleep=dormir)
+    instantes = []
+    for _ in range(400):
+        balde.aguardar()
+        instantes.append(relogio["t"])
+    pior = max(sum(1 for t in instantes if inicio <= t < inicio + 1.0) for inicio in instantes)
+    assert pior <= 81  # 80 per second, plus the send at the very edge of the window
+    assert instantes[-1] == pytest.approx(399 / 80, rel=0.01)  # and no slower than 80/s

@@ -1,0 +1,1 @@
+"""The scale benchmark of issue #7: ``python -m bench`` (see bench/README.md)."""
