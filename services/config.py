@@ -179,7 +179,7 @@ GRUPOS = {
     "geral": "Geral",
 }
 
-_HORA = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HORA = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # ASCII digits: compared as text
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,8 @@ def validar(nome: str, valor: str) -> str:
         raise ValorInvalido(f"{c.rotulo}: remova os espaços no início ou no fim.")
     if any(ord(ch) < 32 for ch in valor):
         raise ValorInvalido(f"{c.rotulo}: o valor contém caracteres de controle.")
-    if c.tipo == "numerico" and not valor.isdigit():
+    # isascii: str.isdigit also takes "１２３" and "²", which no provider id is made of.
+    if c.tipo == "numerico" and not (valor.isascii() and valor.isdigit()):
         raise ValorInvalido(f"{c.rotulo}: use apenas dígitos (ex.: 123456789012345).")
     if c.tipo == "url":
         partes = urlparse(valor)
@@ -217,7 +218,7 @@ def validar(nome: str, valor: str) -> str:
             raise ValorInvalido(f"{c.rotulo}: informe uma URL completa (ex.: https://exemplo.com).")
         return valor.rstrip("/")
     if c.tipo == "inteiro":
-        if not re.fullmatch(r"-?\d+", valor):
+        if not re.fullmatch(r"-?[0-9]+", valor):
             raise ValorInvalido(f"{c.rotulo}: informe um número inteiro.")
         numero = int(valor)
         if (c.minimo is not None and numero < c.minimo) or (
@@ -232,7 +233,7 @@ def validar(nome: str, valor: str) -> str:
         if normal in ("false", "0", "nao", "não", "off"):
             return "false"
         raise ValorInvalido(f"{c.rotulo}: use true ou false.")
-    if c.tipo == "versao" and not re.fullmatch(r"v\d{1,2}\.\d", valor):
+    if c.tipo == "versao" and not re.fullmatch(r"v[0-9]{1,2}\.[0-9]", valor):
         raise ValorInvalido(f"{c.rotulo}: use o formato v25.0.")
     if c.tipo == "hora" and not _HORA.match(valor):
         raise ValorInvalido(f"{c.rotulo}: use o formato HH:MM (ex.: 09:00).")

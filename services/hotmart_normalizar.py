@@ -82,7 +82,9 @@ def dinheiro(valor: Any) -> Decimal | None:
     if valor in (None, ""):
         return None
     try:
-        return Decimal(str(valor)).quantize(Decimal("0.01"))
+        numero = Decimal(str(valor))
+        # NaN would be stored (numeric accepts it) and poison every LTV sum it enters.
+        return numero.quantize(Decimal("0.01")) if numero.is_finite() else None
     except (InvalidOperation, ValueError):
         return None
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services import hotmart_espelho as espelho
@@ -48,7 +50,37 @@ def instante_do_evento(evento: dict) -> Any:
 
 
 def aplicar(session: Session, evento: dict) -> list[UUID]:
-    """Apply one postback in the caller's transaction; return the students it touched."""
+    """Apply one postback in the caller's transaction; return the students it touched.
+
+    A value the mirror cannot take (an array where an object or a text belongs, a text longer
+    than its column, a number out of range, a required name missing) is an EventoInvalido: the
+    caller answers 400 and keeps the raw event, and nothing of it is written.
+    """
+    try:
+        return _aplicar(session, evento)
+    except EventoInvalido:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError) as exc:
+        raise EventoInvalido(f"valor com tipo inválido no evento ({type(exc).__name__})") from exc
+    except (DBAPIError, psycopg.Error) as exc:
+        original = exc.orig if isinstance(exc, DBAPIError) else exc
+        if not _falha_de_dados(original):
+            raise
+        primeira = str(original).splitlines()[0][:200] if original else type(exc).__name__
+        raise EventoInvalido(f"valor inválido no evento: {primeira}") from exc
+
+
+def _falha_de_dados(erro: BaseException | None) -> bool:
+    """A database error caused by a value of the event (not by the database or by us)."""
+    estado = getattr(erro, "sqlstate", None)
+    if isinstance(erro, psycopg.DataError):  # too long, out of range, NUL, mixed array…
+        return True
+    if isinstance(erro, psycopg.ProgrammingError) and estado is None:
+        return True  # psycopg could not send it (e.g. an object where a text belongs)
+    return isinstance(erro, psycopg.IntegrityError) and estado in ("23502", "23514")
+
+
+def _aplicar(session: Session, evento: dict) -> list[UUID]:
     tipo = _exigir(evento.get("event"), str, "event")
     dados = _exigir(evento.get("data"), dict, "data")
     quando = instante_do_evento(evento)

@@ -88,6 +88,9 @@ class Sincronizacao:
         self.agora = datetime.now(UTC)
         self._progresso = progresso or (lambda _p, _m: None)
         self.cursor = {"feitas": [], **(cursor or {})}
+        # A resumed run did not see the students of the steps it skips (alunos_tocados is kept
+        # in memory only), so its consolidation covers every student instead.
+        self._retomada = bool(self.cursor["feitas"])
         self._salvar_cursor = salvar_cursor or (lambda _c: None)
         self.contagens: dict[str, int] = {}
         self.alunos_tocados: set = set()
@@ -205,6 +208,7 @@ class Sincronizacao:
                         for x in linhas
                         if x["offer_code"]
                     ],
+                    so_lacunas=True,
                 )
                 self.alunos_tocados.update(
                     espelho.upsert_alunos(
@@ -226,9 +230,12 @@ class Sincronizacao:
             self._contar("assinaturas_lidas", len(linhas))
 
     def _consolidar(self) -> None:
-        ids = list(self.alunos_tocados)
         with UnidadeDeTrabalho() as uow:
             s = uow.session
+            if self._retomada:
+                ids = list(s.execute(text("SELECT id FROM alunos")).scalars())
+            else:
+                ids = list(self.alunos_tocados)
             for inicio in range(0, len(ids), 20_000):
                 matriculas.matriculas_das_transacoes(s, ids[inicio : inicio + 20_000])
             # Every enrolment: a cancelled subscription expires by the clock, not by an event.

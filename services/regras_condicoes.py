@@ -7,6 +7,8 @@ in Portuguese, and the schema is small and flat.
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,7 +145,17 @@ CAMPOS: dict[str, str] = {
 }
 
 STATUS_ACESSO = ("ATIVO", "BLOQUEADO", "EXPIRADO")
+_CONTROLE = re.compile(r"[\x00-\x1f\x7f]")
 MODOS = ("SUGERIR", "AUTOMATICO")
+
+
+def texto_com_controle(texto: str) -> bool:
+    """Control characters (NUL among them, which PostgreSQL refuses) or a lone surrogate."""
+    try:
+        texto.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return bool(_CONTROLE.search(texto))
 
 
 def campos_do_gatilho(gatilho: str) -> tuple[str, ...]:
@@ -158,15 +170,26 @@ def carregar_json(texto: str | dict | None) -> dict:
     if isinstance(texto, dict):
         return texto
     try:
-        valor = json.loads(texto)
-    except ValueError as exc:
+        valor = json.loads(texto, parse_constant=_constante_invalida)
+    except CondicaoInvalida:
+        raise
+    except json.JSONDecodeError as exc:
         raise CondicaoInvalida(f"JSON inválido: {exc.msg} (linha {exc.lineno}).") from None
+    except RecursionError:
+        raise CondicaoInvalida("JSON inválido: aninhamento profundo demais.") from None
     if not isinstance(valor, dict):
         raise CondicaoInvalida('A condição deve ser um objeto JSON, como {"dias": 3}.')
     return valor
 
 
+def _constante_invalida(nome: str) -> None:
+    """NaN and Infinity: Python's json reads them, but they are no JSON numbers."""
+    raise CondicaoInvalida(f"JSON inválido: {nome} não é um número.")
+
+
 def _inteiro(valor: Any, rotulo: str, minimo: int, maximo: int) -> int:
+    if isinstance(valor, float) and not math.isfinite(valor):
+        raise CondicaoInvalida(f"{rotulo}: informe um número inteiro.")
     if isinstance(valor, bool) or not isinstance(valor, int | float) or int(valor) != valor:
         raise CondicaoInvalida(f"{rotulo}: informe um número inteiro.")
     if not minimo <= int(valor) <= maximo:
@@ -249,7 +272,9 @@ def validar_filtros(filtros: Any) -> dict:
         normal["ticket"] = filtros["ticket"]
     if filtros.get("status_acesso"):
         status = filtros["status_acesso"]
-        if not isinstance(status, list) or not set(status) <= set(STATUS_ACESSO):
+        if not isinstance(status, list) or not all(
+            isinstance(s, str) and s in STATUS_ACESSO for s in status
+        ):
             raise CondicaoInvalida("Status de acesso: use ATIVO, BLOQUEADO ou EXPIRADO.")
         normal["status_acesso"] = list(status)
     for chave, rotulo in (("saude_min", "Saúde mínima"), ("saude_max", "Saúde máxima")):
@@ -285,5 +310,9 @@ def validar_mapeamento(gatilho: str, mapeamento: dict | str | None, qtd_parametr
         padrao = item.get("padrao", "")
         if not isinstance(padrao, str) or len(padrao) > 200:
             raise CondicaoInvalida(f"Variável {{{{{chave}}}}}: valor padrão até 200 caracteres.")
+        if texto_com_controle(padrao):
+            raise CondicaoInvalida(
+                f"Variável {{{{{chave}}}}}: o valor padrão contém caracteres de controle."
+            )
         normal[chave] = {"campo": item["campo"], "padrao": padrao}
     return normal

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -16,17 +15,30 @@ from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
+LIMITE_ID = 200  # eventos_webhook.evento_id; Hotmart's ids are UUIDs
+TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
 
 
 def _resposta(codigo: int, **corpo) -> tuple[int, dict]:
     return codigo, corpo
 
 
+def _id_valido(evento_id: object) -> bool:
+    """A usable event id: non-blank text that fits the column and PostgreSQL can store (a
+    longer one would be cut and could collide with another event's)."""
+    return (
+        isinstance(evento_id, str)
+        and bool(evento_id.strip())
+        and len(evento_id) <= LIMITE_ID
+        and webhooks.texto_seguro(evento_id) == evento_id
+    )
+
+
 def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
     """The whole postback handling, synchronous (run in a worker thread by the route)."""
     try:
-        payload = json.loads(corpo)
-    except (ValueError, UnicodeDecodeError):
+        payload = webhooks.ler_json(corpo)
+    except (ValueError, RecursionError):
         payload = None
     hottok = hottok_cabecalho
     if not hottok and isinstance(payload, dict) and isinstance(payload.get("hottok"), str):
@@ -39,7 +51,10 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
         return _resposta(503, erro="credencial indisponível")
     if not esperado:
         return _resposta(401, erro="hottok não configurado")
-    if not hottok or not hmac.compare_digest(hottok.encode(), esperado.encode()):
+    # surrogatepass: a body hottok may hold a lone surrogate (a JSON escape); it just mismatches.
+    if not hottok or not hmac.compare_digest(
+        hottok.encode("utf-8", "surrogatepass"), esperado.encode()
+    ):
         return _resposta(401, erro="hottok inválido ou ausente")
 
     if isinstance(payload, dict):
@@ -56,7 +71,7 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
         )
         return _resposta(400, erro="JSON malformado")
     evento_id = payload.get("id") if isinstance(payload, dict) else None
-    if not isinstance(evento_id, str) or not evento_id.strip():
+    if not _id_valido(evento_id):
         webhooks.armazenar(
             origem="hotmart",
             evento_id=None,
@@ -66,18 +81,22 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             erro="evento sem id",
             segredo=esperado,
         )
-        return _resposta(400, erro="o evento precisa de um campo id (texto)")
+        return _resposta(400, erro=f"o evento precisa de um campo id (texto até {LIMITE_ID})")
     tipo = payload.get("event")
+    invalido = webhooks.texto_invalido(payload)
     registro = webhooks.armazenar(
         origem="hotmart",
         evento_id=evento_id,
         tipo=tipo,
         payload=payload,
         corpo=corpo,
+        erro=TEXTO_INVALIDO if invalido else None,
         segredo=esperado,
     )
     if registro is None:
         return _resposta(200, status="duplicado")
+    if invalido:  # kept raw; applying it would fail in PostgreSQL
+        return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
     try:
         with UnidadeDeTrabalho() as uow:
             hotmart_postback.aplicar(uow.session, payload)

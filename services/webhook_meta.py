@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import unicodedata
@@ -21,6 +20,7 @@ from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576
+TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
 
 
 # ---- handshake ----------------------------------------------------------------------------
@@ -84,9 +84,9 @@ def _optout(session: Session, mensagens: list[dict], contatos: list[dict]) -> in
             continue
         corpo = ""
         if mensagem.get("type") == "text":
-            corpo = str((mensagem.get("text") or {}).get("body") or "")
+            corpo = str(_objeto(mensagem.get("text")).get("body") or "")
         elif mensagem.get("type") == "button":
-            botao = mensagem.get("button") or {}
+            botao = _objeto(mensagem.get("button"))
             corpo = str(botao.get("payload") or botao.get("text") or "")
         if _normalizar_texto(corpo) not in palavras:
             continue
@@ -109,9 +109,11 @@ def _optout(session: Session, mensagens: list[dict], contatos: list[dict]) -> in
 def aplicar(session: Session, payload: dict) -> dict[str, int]:
     """Every entry, change and status of one webhook delivery."""
     statuses, resultado = [], {"optout": 0, "templates": 0}
-    for entrada in payload.get("entry") or []:
-        for mudanca in (entrada or {}).get("changes") or []:
-            campo, valor = (mudanca or {}).get("field"), (mudanca or {}).get("value") or {}
+    # Items of an unexpected JSON type are skipped one by one: a malformed item must not stop
+    # the good statuses of the same delivery (Meta sends each delivery once it is answered).
+    for entrada in _lista(payload.get("entry")):
+        for mudanca in _lista(_objeto(entrada).get("changes")):
+            campo, valor = _objeto(mudanca).get("field"), _objeto(mudanca).get("value")
             if not isinstance(valor, dict):
                 continue
             if campo == "messages":
@@ -119,25 +121,40 @@ def aplicar(session: Session, payload: dict) -> dict[str, int]:
                     n
                     for n in (
                         whatsapp_status.normalizar(s)
-                        for s in valor.get("statuses") or []
+                        for s in _lista(valor.get("statuses"))
                         if isinstance(s, dict)
                     )
                     if n
                 ]
                 resultado["optout"] += _optout(
-                    session, valor.get("messages") or [], valor.get("contacts") or []
+                    session, _lista(valor.get("messages")), _lista(valor.get("contacts"))
                 )
-            elif campo == "message_template_status_update" and valor.get("event"):
+            elif campo == "message_template_status_update" and isinstance(valor.get("event"), str):
                 ident = valor.get("message_template_id")
                 resultado["templates"] += whatsapp.atualizar_status_template(
                     session,
-                    meta_id=str(ident) if ident is not None else None,
-                    nome=valor.get("message_template_name"),
-                    idioma=valor.get("message_template_language"),
-                    status=str(valor["event"]),
+                    meta_id=str(ident)[:50] if isinstance(ident, str | int) else None,
+                    nome=_texto(valor.get("message_template_name")),
+                    idioma=_texto(valor.get("message_template_language")),
+                    status=valor["event"],
                 )
     resultado.update(whatsapp_status.aplicar(session, statuses))
     return resultado
+
+
+def _lista(valor: object) -> list:
+    """A JSON array of the payload, or [] when the field is missing or of another type."""
+    return valor if isinstance(valor, list) else []
+
+
+def _objeto(valor: object) -> dict:
+    """A JSON object of the payload, or {} when the field is missing or of another type."""
+    return valor if isinstance(valor, dict) else {}
+
+
+def _texto(valor: object) -> str | None:
+    """A JSON string of the payload, or None."""
+    return valor if isinstance(valor, str) else None
 
 
 def _assinatura_valida(corpo: bytes, cabecalho: str | None, segredo: str) -> bool:
@@ -159,8 +176,8 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
         return 401, {"erro": "assinatura inválida ou ausente"}
     evento_id = hashlib.sha256(corpo).hexdigest()  # Meta sends no event id: the body is one
     try:
-        payload = json.loads(corpo)
-    except (ValueError, UnicodeDecodeError):
+        payload = webhooks.ler_json(corpo)
+    except (ValueError, RecursionError):
         webhooks.armazenar(
             origem="meta",
             evento_id=evento_id,
@@ -182,18 +199,26 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
         return 400, {"erro": "o corpo deve ser um objeto JSON"}
     campos = sorted(
         {
-            str((m or {}).get("field"))
-            for e in payload.get("entry") or []
+            str(m.get("field"))
+            for e in _lista(payload.get("entry"))
             if isinstance(e, dict)
-            for m in e.get("changes") or []
+            for m in _lista(e.get("changes"))
             if isinstance(m, dict)
         }
     )
+    invalido = webhooks.texto_invalido(payload)
     registro = webhooks.armazenar(
-        origem="meta", evento_id=evento_id, tipo=",".join(campos), payload=payload, corpo=corpo
+        origem="meta",
+        evento_id=evento_id,
+        tipo=",".join(campos),
+        payload=payload,
+        corpo=corpo,
+        erro=TEXTO_INVALIDO if invalido else None,
     )
     if registro is None:
         return 200, {"status": "duplicado"}
+    if invalido:  # kept raw; applying it would fail in PostgreSQL
+        return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
     try:
         with UnidadeDeTrabalho() as uow:
             resultado = aplicar(uow.session, payload)

@@ -18,6 +18,38 @@ def corpo_legivel(corpo: bytes, segredo: str | None = None) -> str:
     return texto.replace(segredo, "[segredo]") if segredo else texto
 
 
+def _constante_invalida(nome: str) -> None:
+    raise ValueError(f"{nome} não é JSON válido")
+
+
+def ler_json(corpo: bytes) -> Any:
+    """Strict JSON (no NaN/Infinity, which Python accepts and jsonb refuses); ValueError or
+    RecursionError (nesting deeper than the parser goes) when unreadable."""
+    return json.loads(corpo, parse_constant=_constante_invalida)
+
+
+def texto_seguro(texto: str) -> str:
+    """Text PostgreSQL can store: NUL and lone surrogates (from JSON escapes) spelled out."""
+    return texto.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def texto_invalido(valor: Any) -> bool:
+    """True when a parsed JSON value holds a string (key or value) PostgreSQL cannot store:
+    a NUL (\\u0000) or a lone surrogate (\\ud800)."""
+    pilha = [valor]
+    while pilha:
+        atual = pilha.pop()
+        if isinstance(atual, str):
+            if texto_seguro(atual) != atual:
+                return True
+        elif isinstance(atual, dict):
+            pilha.extend(atual.keys())
+            pilha.extend(atual.values())
+        elif isinstance(atual, list):
+            pilha.extend(atual)
+    return False
+
+
 def armazenar(
     *,
     origem: str,
@@ -34,11 +66,11 @@ def armazenar(
     """
     parametros = {
         "origem": origem,
-        "evento_id": evento_id[:200] if evento_id else None,
-        "tipo": tipo[:100] if isinstance(tipo, str) else None,
+        "evento_id": texto_seguro(evento_id)[:200] if evento_id else None,
+        "tipo": texto_seguro(tipo)[:100] if isinstance(tipo, str) else None,
         "payload": json.dumps(payload) if payload is not None else None,
         "bruto": corpo_legivel(corpo, segredo) if payload is None else None,
-        "erro": erro,
+        "erro": texto_seguro(erro)[:2000] if erro else None,
     }
     sql = text(
         """
@@ -56,7 +88,7 @@ def armazenar(
             uow.commit()
             return novo
     except DataError:
-        # jsonb refuses \u0000 inside strings: keep the body as text instead, never lose it.
+        # jsonb refuses \u0000, lone surrogates and NaN: keep the body as text, never lose it.
         parametros.update(payload=None, bruto=corpo_legivel(corpo, segredo))
         with UnidadeDeTrabalho() as uow:
             novo = uow.session.execute(sql, parametros).scalar()
@@ -68,7 +100,7 @@ def marcar(session: Session, evento: int, erro: str | None = None) -> None:
     """Record that an event was processed (with the error, if it failed)."""
     session.execute(
         text("UPDATE eventos_webhook SET processado_em = now(), erro = :erro WHERE id = :id"),
-        {"id": evento, "erro": erro[:2000] if erro else None},
+        {"id": evento, "erro": texto_seguro(erro)[:2000] if erro else None},
     )
 
 

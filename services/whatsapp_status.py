@@ -73,13 +73,15 @@ def normalizar(status: dict) -> dict | None:
         instante = datetime.fromtimestamp(int(str(status.get("timestamp"))), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         instante = datetime.now(UTC)
-    erro = (status.get("errors") or [{}])[0] if nome == "failed" else {}
+    erros = status.get("errors")
+    erro = erros[0] if nome == "failed" and isinstance(erros, list) and erros else {}
     codigo = erro.get("code") if isinstance(erro, dict) else None
     return {
         "wamid": wamid[:100],
         "status": nome,
         "ocorrido_em": instante.isoformat(),
-        "codigo": codigo if isinstance(codigo, int) else None,
+        # An integer column: a code out of its range (never one of Meta's) is dropped.
+        "codigo": codigo if isinstance(codigo, int) and -(2**31) <= codigo < 2**31 else None,
         "titulo": (str(erro.get("title") or erro.get("message") or "")[:500] or None)
         if isinstance(erro, dict)
         else None,

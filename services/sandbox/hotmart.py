@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from services.demo_data import Dataset
 from services.sandbox.hotmart_controle import (
     ERROS_POR_STATUS,
     ErroApi,
+    Falha,
     Falhas,
     LimiteTaxa,
     Tokens,
@@ -97,16 +99,49 @@ def _erro(erro: ErroApi, cabecalhos: dict[str, str] | None = None) -> JSONRespon
     return JSONResponse(corpo, status_code=erro.status, headers=cabecalhos)
 
 
-async def _aplicar_falha(request: Request) -> None:
-    """Apply the first scripted fault matching this path, if any."""
+async def _aplicar_falha(request: Request) -> Falha | None:
+    """Apply the first scripted fault due for this path, if any; a broken-body or cut fault is
+    returned for the endpoint to apply to its answer."""
     falha = request.app.state.falhas.consumir(request.url.path)
     if falha is None:
-        return
+        return None
     if falha.atraso_s:
         await asyncio.sleep(falha.atraso_s)
     if falha.status:
         error = falha.error or ERROS_POR_STATUS.get(falha.status, "internal_server_error")
         raise ErroApi(falha.status, error, falha.descricao or "Sandbox: falha simulada")
+    return falha if falha.malformado or falha.cortar else None
+
+
+class _RespostaCortada(Response):
+    """Headers with the full Content-Length, half of the body, then the connection dropped."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        metade = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": metade, "more_body": True})
+        raise ConexaoCortada("Sandbox: conexão derrubada no meio da resposta")
+
+
+class ConexaoCortada(Exception):
+    """Raised after a partial body: the server aborts the connection (a scripted fault)."""
+
+
+def _resposta_com_falha(falha: Falha | None, corpo: Any, cabecalhos: dict) -> Response:
+    """The endpoint's answer, broken as the scripted fault says."""
+    if falha is None:
+        return JSONResponse(corpo, headers=cabecalhos)
+    if falha.cortar:
+        return _RespostaCortada(
+            json.dumps(corpo).encode(), headers=cabecalhos, media_type="application/json"
+        )
+    if falha.malformado == "sem_items" and isinstance(corpo, dict):
+        corpo = {k: v for k, v in corpo.items() if k != "items"}
+        return JSONResponse(corpo, headers=cabecalhos)
+    truncado = json.dumps(corpo)[:-7] or "{"
+    return Response(truncado, headers=cabecalhos, media_type="application/json")
 
 
 def _api(funcao: Callable[[QueryParams, dict[str, Any], _Indices], Any]) -> Callable:
@@ -117,14 +152,18 @@ def _api(funcao: Callable[[QueryParams, dict[str, Any], _Indices], Any]) -> Call
         estado.requisicoes.append(f"{request.method} {request.url.path}?{request.url.query}")
         permitido, cabecalhos = estado.limite.registrar()
         try:
-            await _aplicar_falha(request)
+            falha = await _aplicar_falha(request)
             if not permitido:
                 raise ErroApi(429, "too_many_requests", "API rate limit exceeded")
             estado.tokens.verificar(request.headers.get("authorization"))
             corpo = funcao(request.query_params, request.path_params, estado.indices)
         except ErroApi as erro:
+            estado.respostas[erro.status] += 1
             return _erro(erro, cabecalhos)
-        return JSONResponse(corpo, headers=cabecalhos)
+        estado.respostas["cortada" if falha and falha.cortar else 200] += 1
+        if falha and falha.malformado:
+            estado.respostas[falha.malformado] += 1
+        return _resposta_com_falha(falha, corpo, cabecalhos)
 
     return endpoint
 
@@ -337,7 +376,8 @@ def criar_app(
     rate_limit_janela_s: float = 60.0,
     relogio: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """The sandbox app; tests drive it through app.state (falhas, expirar_tokens, limite)."""
+    """The sandbox app; tests drive it through app.state (falhas, expirar_tokens, limite) and
+    read it back through `requisicoes` (every request) and `respostas` (API answers by status)."""
     rotas = [
         Route(CAMINHO_TOKEN, _token, methods=["POST"]),
         Route("/products/api/v1/products", _api(_produtos)),
@@ -365,6 +405,7 @@ def criar_app(
         for regra in falhas or ():
             estado.falhas.adicionar(**regra)
     estado.requisicoes = deque(maxlen=10_000)  # "METHOD /path?query", for tests to inspect
+    estado.respostas = Counter()  # API answers by status (and "cortada", "json", "sem_items")
     return app
 
 

@@ -103,9 +103,13 @@ class LimiteTaxa:
         }
 
 
+MALFORMADOS = ("json", "sem_items")
+
+
 @dataclass
 class Falha:
-    """One scripted fault: answer `status` (or only delay, when status is None)."""
+    """One scripted fault: answer `status` (or only delay, when status is None); or, with
+    `malformado`/`cortar`, answer 200 with a broken body or drop the connection mid-body."""
 
     prefixo: str
     status: int | None
@@ -113,14 +117,22 @@ class Falha:
     atraso_s: float
     error: str | None
     descricao: str | None
+    depois: int = 0
+    malformado: str | None = None
+    cortar: bool = False
 
 
 class Falhas:
     """Scripted faults for tests, as app.state.falhas.
 
     `adicionar("/payments", status=503, vezes=2)` makes the next two requests whose path starts
-    with "/payments" answer 503 internal_server_error; `atraso_s=2, status=None` only slows them.
-    Faults match in the order they were added and apply to every path, token endpoint included.
+    with "/payments" answer 503 internal_server_error; `atraso_s=2, status=None` only slows them;
+    `depois=10` lets the first 10 matching requests through before the burst starts (so several
+    rules make separate bursts). `adicionar_malformada` answers 200 with invalid JSON ("json") or
+    a page without its `items` ("sem_items"); `adicionar_corte` sends half of the real answer and
+    drops the connection. Each matching rule counts down its own `depois`; the first rule due
+    fires. Status faults and delays apply to every path, the token endpoint included; broken
+    bodies and cuts to the API endpoints.
     """
 
     def __init__(self) -> None:
@@ -136,26 +148,54 @@ class Falhas:
         atraso_s: float = 0.0,
         error: str | None = None,
         descricao: str | None = None,
+        depois: int = 0,
     ) -> None:
-        """Script the next `vezes` requests under `prefixo` to fail (or be slow)."""
+        """Script `vezes` consecutive requests under `prefixo` (after `depois`) to fail or slow."""
         with self._lock:
-            self._regras.append(Falha(prefixo, status, vezes, atraso_s, error, descricao))
+            self._regras.append(Falha(prefixo, status, vezes, atraso_s, error, descricao, depois))
+
+    def adicionar_malformada(
+        self, prefixo: str, *, modo: str = "json", vezes: int = 1, depois: int = 0
+    ) -> None:
+        """Answer 200 with a broken body: invalid JSON, or a page without `items`."""
+        if modo not in MALFORMADOS:
+            raise ValueError(f"modo deve ser um de {MALFORMADOS}")
+        with self._lock:
+            self._regras.append(
+                Falha(prefixo, None, vezes, 0.0, None, None, depois, malformado=modo)
+            )
+
+    def adicionar_corte(self, prefixo: str, *, vezes: int = 1, depois: int = 0) -> None:
+        """Send the headers and half of the real body, then drop the connection."""
+        with self._lock:
+            self._regras.append(Falha(prefixo, None, vezes, 0.0, None, None, depois, cortar=True))
 
     def limpar(self) -> None:
         """Forget every pending fault."""
         with self._lock:
             self._regras.clear()
 
-    def consumir(self, caminho: str) -> Falha | None:
-        """Take one use of the first fault matching this path, if any."""
+    def pendentes(self) -> int:
+        """How many scripted uses are still to come."""
         with self._lock:
+            return sum(regra.vezes for regra in self._regras)
+
+    def consumir(self, caminho: str) -> Falha | None:
+        """Take one use of the first due fault matching this path, if any."""
+        with self._lock:
+            escolhida = None
             for regra in self._regras:
-                if caminho.startswith(regra.prefixo) and regra.vezes > 0:
-                    regra.vezes -= 1
-                    if regra.vezes == 0:
-                        self._regras.remove(regra)
-                    return regra
-        return None
+                if not caminho.startswith(regra.prefixo) or regra.vezes <= 0:
+                    continue
+                if regra.depois > 0:
+                    regra.depois -= 1
+                elif escolhida is None:
+                    escolhida = regra
+            if escolhida is not None:
+                escolhida.vezes -= 1
+                if escolhida.vezes == 0:
+                    self._regras.remove(escolhida)
+            return escolhida
 
 
 def _assinatura(params: QueryParams) -> str:

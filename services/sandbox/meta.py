@@ -19,7 +19,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from services.sandbox.meta_controle import (
@@ -28,6 +28,7 @@ from services.sandbox.meta_controle import (
     Falhas,
     Vazao,
     autorizar,
+    responder,
     validar_template,
 )
 from services.sandbox.meta_templates import LIMITE_MAXIMO, LIMITE_PADRAO, TEMPLATES_DEMO, Catalogo
@@ -145,7 +146,7 @@ async def _mensagens(request: Request) -> Response:
         "contacts": [{"input": para, "wa_id": wa_id}],
         "messages": [{"id": envio["wamid"], "message_status": "accepted"}],
     }
-    return JSONResponse(corpo)
+    return await responder(request, corpo)
 
 
 async def _templates(request: Request) -> Response:
@@ -184,7 +185,7 @@ async def _templates(request: Request) -> Response:
         if anterior:
             paging["previous"] = str(request.url.replace_query_params(**base, before=antes))
         corpo["paging"] = paging
-    return JSONResponse(corpo)
+    return await responder(request, corpo)
 
 
 async def _erro_meta(_: Request, exc: Exception) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,7 +16,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from services.sandbox.meta_templates import placeholders, texto_do_corpo
 from services.sandbox.meta_webhooks import ERROS
@@ -57,18 +58,35 @@ class ErroMeta(Exception):
 
 @dataclass
 class FalhaRoteirizada:
-    """One scripted failure: the next `vezes` requests whose path contains `trecho`."""
+    """One scripted failure: the next `vezes` requests whose path contains `trecho`.
+
+    With `atraso_s` or `cortar` (and no code/status) the request is served normally — a send
+    is accepted and logged — and only its answer is late, or cut off halfway.
+    """
 
     trecho: str
     codigo: int | None
     status: int | None
     vezes: int
+    atraso_s: float = 0.0
+    cortar: bool = False
+    depois: int = 0
+    erro_apos_aceite: int | None = None
+
+    @property
+    def so_na_resposta(self) -> bool:
+        return self.codigo is None and self.status is None
 
 
 class Falhas:
     """Scripted failures as app.state.falhas: `adicionar("/messages", codigo=131000, vezes=2)`.
 
-    `codigo=None, status=502` answers a bare non-JSON 502 (a proxy in the way).
+    `codigo=None, status=502` answers a bare non-JSON 502 (a proxy in the way); `depois=5` lets
+    the first 5 matching requests through first (several rules make separate bursts).
+    `adicionar_lentidao("/messages", atraso_s=2)` accepts the send and answers 2 s later (a client
+    with a shorter timeout cannot know it went out); `adicionar_corte` accepts it and drops the
+    connection halfway through the answer; `adicionar_aceite_com_erro` accepts it and answers a
+    bare 502.
     """
 
     def __init__(self) -> None:
@@ -76,22 +94,65 @@ class Falhas:
         self._lock = threading.Lock()
 
     def adicionar(
-        self, trecho: str, *, codigo: int | None = 131000, status: int | None = None, vezes: int = 1
+        self,
+        trecho: str,
+        *,
+        codigo: int | None = 131000,
+        status: int | None = None,
+        vezes: int = 1,
+        depois: int = 0,
     ) -> None:
-        """Script the next `vezes` matching requests to fail."""
+        """Script `vezes` consecutive matching requests (after `depois` of them) to fail."""
         with self._lock:
-            self._regras.append(FalhaRoteirizada(trecho, codigo, status, vezes))
+            self._regras.append(FalhaRoteirizada(trecho, codigo, status, vezes, depois=depois))
+
+    def adicionar_lentidao(
+        self, trecho: str, *, atraso_s: float, vezes: int = 1, depois: int = 0
+    ) -> None:
+        """Serve `vezes` matching requests (after `depois`), answering `atraso_s` seconds late."""
+        with self._lock:
+            self._regras.append(
+                FalhaRoteirizada(trecho, None, None, vezes, atraso_s=atraso_s, depois=depois)
+            )
+
+    def adicionar_corte(self, trecho: str, *, vezes: int = 1, depois: int = 0) -> None:
+        """Serve `vezes` matching requests (after `depois`), then drop the connection mid-answer."""
+        with self._lock:
+            self._regras.append(
+                FalhaRoteirizada(trecho, None, None, vezes, cortar=True, depois=depois)
+            )
+
+    def adicionar_aceite_com_erro(
+        self, trecho: str, *, status: int = 502, vezes: int = 1, depois: int = 0
+    ) -> None:
+        """Serve `vezes` matching requests (after `depois`) — a send is accepted and logged —
+        but answer a bare `status` (a gateway that gave up after Meta took the request)."""
+        with self._lock:
+            self._regras.append(
+                FalhaRoteirizada(trecho, None, None, vezes, depois=depois, erro_apos_aceite=status)
+            )
+
+    def pendentes(self) -> int:
+        """How many scripted uses are still to come."""
+        with self._lock:
+            return sum(regra.vezes for regra in self._regras)
 
     def consumir(self, caminho: str) -> FalhaRoteirizada | None:
-        """Take one use of the first matching failure."""
+        """Take one use of the first due matching failure (each rule counts down `depois`)."""
         with self._lock:
+            escolhida = None
             for regra in self._regras:
-                if regra.trecho in caminho and regra.vezes > 0:
-                    regra.vezes -= 1
-                    if not regra.vezes:
-                        self._regras.remove(regra)
-                    return regra
-        return None
+                if regra.trecho not in caminho or regra.vezes <= 0:
+                    continue
+                if regra.depois > 0:
+                    regra.depois -= 1
+                elif escolhida is None:
+                    escolhida = regra
+            if escolhida is not None:
+                escolhida.vezes -= 1
+                if not escolhida.vezes:
+                    self._regras.remove(escolhida)
+            return escolhida
 
 
 class Vazao:
@@ -167,9 +228,41 @@ def autorizar(request: Request, estado: Estado, objeto_esperado: str) -> None:
         raise ErroMeta(100, mensagem=mensagem, subcodigo=33, tipo="GraphMethodException")
     falha = estado.falhas.consumir(request.url.path)
     if falha is not None:
+        if falha.so_na_resposta:
+            request.state.falha_na_resposta = falha  # applied by responder()
+            return
         if falha.codigo is None:
             raise HTTPException(falha.status or 502)
         raise ErroMeta(falha.codigo, "Sandbox: falha roteirizada", status=falha.status)
+
+
+class ConexaoCortada(Exception):
+    """Raised after a partial body: the server aborts the connection (a scripted fault)."""
+
+
+class _RespostaCortada(JSONResponse):
+    """Headers with the full Content-Length, half of the body, then the connection dropped."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        metade = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": metade, "more_body": True})
+        raise ConexaoCortada("Sandbox: conexão derrubada no meio da resposta")
+
+
+async def responder(request: Request, corpo: dict[str, Any]) -> Response:
+    """The JSON answer, late or cut off when a scripted fault says so."""
+    falha: FalhaRoteirizada | None = getattr(request.state, "falha_na_resposta", None)
+    if falha is None:
+        return JSONResponse(corpo)
+    if falha.atraso_s:
+        await asyncio.sleep(falha.atraso_s)
+    if falha.erro_apos_aceite:
+        status = falha.erro_apos_aceite
+        return PlainTextResponse(f"{status} Sandbox upstream error", status_code=status)
+    return _RespostaCortada(corpo) if falha.cortar else JSONResponse(corpo)
 
 
 def _parametros(template: dict[str, Any]) -> list[dict[str, Any]]:
