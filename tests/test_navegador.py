@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -38,10 +40,13 @@ ALTURA_LINHA = 35  # px of a data editor row (and of its header)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app():
     shutil.rmtree(ARTEFATOS, ignore_errors=True)
     ARTEFATOS.mkdir(parents=True)
-    with app_em_execucao(tmp_path_factory.mktemp("navegador"), SENHA_ADMIN) as app:
+    # Not tmp_path: pytest resets /tmp/pytest-of-<user> to 0700, which the embedded server's own
+    # system user cannot enter when another run starts meanwhile.
+    diretorio = Path(tempfile.mkdtemp(prefix="terceiriza-navegador-"))
+    with app_em_execucao(diretorio, SENHA_ADMIN) as app:
         # The app loads the demo by itself on an empty embedded database (make run does the same).
         app.aguardar(
             "SELECT status FROM jobs WHERE tipo = 'demo' ORDER BY id DESC LIMIT 1",
@@ -65,6 +70,7 @@ def app(tmp_path_factory):
         app.cli("config", "set", "disparo_max_por_aluno_dia", "10")
         yield app
     shutil.copy(app.log, ARTEFATOS / "app.log")
+    shutil.rmtree(diretorio, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -102,18 +108,34 @@ def _ir(page: Page, titulo: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_text(titulo, exact=True).click()
 
 
+def _marcados(page: Page) -> int:
+    """How many rows are ticked, read from the "Aprovar N" button."""
+    rotulo = page.get_by_role("button", name=re.compile(r"^Aprovar \d+$")).inner_text()
+    return int(rotulo.split()[-1])
+
+
 def _marcar_linhas(page: Page, quantas: int) -> None:
     """Tick the 'Selecionar' checkbox of the first rows of the data editor. It is a canvas: click
     the row's first cell, then Space toggles it. Each tick reruns the page, which may take the
-    focus away, so every row is clicked on its own and its effect awaited ("Aprovar N")."""
+    focus away or swallow a key on a busy machine, so each row is ticked on its own, its effect
+    read back from the "Aprovar N" button, and tried again when nothing changed."""
     grade = page.get_by_test_id("stDataFrame").first
     expect(grade).to_be_visible()
     for linha in range(quantas):
-        caixa = grade.bounding_box()
-        assert caixa is not None
-        page.mouse.click(caixa["x"] + 30, caixa["y"] + ALTURA_LINHA * (linha + 1.5))
-        page.keyboard.press("Space")
-        expect(page.get_by_role("button", name=f"Aprovar {linha + 1}")).to_be_visible()
+        for _tentativa in range(4):
+            caixa = grade.bounding_box()
+            assert caixa is not None
+            page.mouse.click(caixa["x"] + 30, caixa["y"] + ALTURA_LINHA * (linha + 1.5))
+            page.keyboard.press("Space")
+            try:
+                expect(page.get_by_role("button", name=f"Aprovar {linha + 1}")).to_be_visible(
+                    timeout=5_000
+                )
+                break
+            except AssertionError:
+                assert _marcados(page) == linha, "a linha errada foi marcada"
+        else:
+            raise AssertionError(f"não consegui marcar a linha {linha + 1} da fila")
 
 
 def test_cs_approves_and_rejects_then_sees_the_messages_read(app, pagina):
