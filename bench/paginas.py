@@ -28,21 +28,11 @@ from bench.ambiente import RAIZ
 from bench.app import app_em_execucao
 from bench.escalas import Escala
 from bench.medidas import Figura
+from tests.navegador_apoio import ARGS_CHROMIUM, CHROMIUM
 
 ALVO_S = 2.0
 ALVO_MB = 500.0
 USUARIO = "bench.admin"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS_CHROMIUM = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _criar_admin() -> str:

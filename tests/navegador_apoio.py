@@ -94,22 +94,21 @@ class AppEmExecucao:
 
 
 @contextmanager
-def app_em_execucao(diretorio: Path, senha_admin: str):
-    """``streamlit run app.py`` on a free port with a fresh data directory; stopped at the end."""
+def streamlit_em_execucao(log: Path, env_extra: dict[str, str], *, limite_s: float = 90):
+    """``streamlit run app.py`` on a free port (embedded mode: DATABASE_URL removed), once
+    ``/healthz`` answers 200; yields (url, env, process) and stops it at the end. The browser
+    test and ``make bench`` both start the app through here."""
     porta = porta_livre()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         {
-            "TERCEIRIZA_DATA_DIR": str(diretorio / "dados"),
-            "TERCEIRIZA_ADMIN_PASSWORD": senha_admin,
-            "TERCEIRIZA_DEMO_META_CENARIO": "lido",  # every demo send comes back read
+            **env_extra,
             "STREAMLIT_SERVER_PORT": str(porta),
             "STREAMLIT_SERVER_HEADLESS": "true",
             "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
             "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
         }
     )
-    log = diretorio / "app.log"
     with log.open("wb") as saida:
         processo = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py"],
@@ -120,17 +119,19 @@ def app_em_execucao(diretorio: Path, senha_admin: str):
         )
         url = f"http://127.0.0.1:{porta}"
         try:
-            fim = time.monotonic() + 90
+            fim = time.monotonic() + limite_s
             while True:
-                assert processo.poll() is None, log.read_text()[-3000:]
+                if processo.poll() is not None:
+                    raise RuntimeError(f"o app terminou na partida: {log.read_text()[-3000:]}")
                 try:
                     if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
-                assert time.monotonic() < fim, "o app não respondeu /healthz em 90 s"
-                time.sleep(0.5)
-            yield AppEmExecucao(url, env, log)
+                if time.monotonic() >= fim:
+                    raise RuntimeError(f"o app não respondeu /healthz em {limite_s:.0f} s")
+                time.sleep(0.3)
+            yield url, env, processo
         finally:
             processo.terminate()
             try:
@@ -138,3 +139,16 @@ def app_em_execucao(diretorio: Path, senha_admin: str):
             except subprocess.TimeoutExpired:
                 processo.kill()
                 processo.wait()
+
+
+@contextmanager
+def app_em_execucao(diretorio: Path, senha_admin: str):
+    """The app on a fresh data directory in demo mode, every demo send coming back read."""
+    log = diretorio / "app.log"
+    extra = {
+        "TERCEIRIZA_DATA_DIR": str(diretorio / "dados"),
+        "TERCEIRIZA_ADMIN_PASSWORD": senha_admin,
+        "TERCEIRIZA_DEMO_META_CENARIO": "lido",
+    }
+    with streamlit_em_execucao(log, extra) as (url, env, _processo):
+        yield AppEmExecucao(url, env, log)
