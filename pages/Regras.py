@@ -509,6 +509,13 @@ if previa is not None:
     coluna_total.metric("Alunos no gatilho", inteiro(previa.total))
     coluna_elegiveis.metric("Receberiam agora", inteiro(previa.elegiveis))
     coluna_excluidos.metric("Excluídos", inteiro(previa.total - previa.elegiveis))
+    if previa.elegiveis > regras.MAX_NOVOS_POR_EXECUCAO:
+        st.info(
+            f"Cada avaliação coloca no máximo {inteiro(regras.MAX_NOVOS_POR_EXECUCAO)} "
+            "mensagens novas na fila por regra; os demais alunos entram nas próximas "
+            "avaliações, em ordem alfabética.",
+            icon=":material/low_priority:",
+        )
     if previa.fora_da_janela:
         st.info(
             f"Agora está fora da janela de envio ({janela[0]}–{janela[1]}, horário de São "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,10 @@ from services.regras_sql import (
 )
 
 FUSO = ZoneInfo("America/Sao_Paulo")
+# A run queues at most this many new items per rule; the rest of the audience is queued by the
+# next runs (what is queued is deduplicated). More than a team can approve in a day, and it keeps
+# a rule whose audience is the whole base from writing 100,000 rows in one transaction.
+MAX_NOVOS_POR_EXECUCAO = 5_000
 
 
 @dataclass(frozen=True)
@@ -340,11 +345,19 @@ def listar(session: Session) -> list[Regra]:
     ]
 
 
-def avaliar(session: Session, regra: Regra, *, automaticos_restantes: int) -> dict[str, int]:
+def avaliar(
+    session: Session,
+    regra: Regra,
+    *,
+    automaticos_restantes: int,
+    maximo: int = MAX_NOVOS_POR_EXECUCAO,
+) -> dict[str, int]:
     """Enqueue one rule's eligible audience (ON CONFLICT on the dedupe key: never twice).
 
     SUGERIR → 'pendente'; AUTOMATICO → 'aprovado' by the system for at most
-    ``automaticos_restantes`` items, the rest wait for a person as 'pendente'.
+    ``automaticos_restantes`` items, the rest wait for a person as 'pendente'. At most
+    ``maximo`` new items per run, in the queue's order (student name, occasion); the others are
+    still eligible and are queued by the next runs; ``adiados`` in the result counts them.
     """
     if regra.gatilho not in GATILHOS:
         return {"inseridos": 0, "aprovados": 0}
@@ -363,13 +376,15 @@ def avaliar(session: Session, regra: Regra, *, automaticos_restantes: int) -> di
         chave_regra=str(regra.id),
     )
     automatico = regra.modo == "AUTOMATICO"
-    linhas = (
-        session.execute(
-            text(
-                f"""
+    linhas = session.execute(
+        text(
+            f"""
             WITH q AS ({sql}),
-            novos AS (SELECT q.*, row_number() OVER (ORDER BY q.aluno_nome, q.ocasiao) AS n
-                        FROM q WHERE motivo IS NULL)
+            elegiveis AS (SELECT q.*, row_number() OVER (ORDER BY q.aluno_nome, q.ocasiao) AS n,
+                                 count(*) OVER () AS total
+                            FROM q WHERE motivo IS NULL),
+            novos AS (SELECT * FROM elegiveis WHERE n <= :maximo),
+            ins AS (
             INSERT INTO filas_disparo (regra_id, aluno_id, template_id, status, chave_dedupe,
                                        produto_id, ocasiao, contexto, variaveis,
                                        texto_renderizado, decidido_por, decidido_em)
@@ -380,21 +395,27 @@ def avaliar(session: Session, regra: Regra, *, automaticos_restantes: int) -> di
                    CASE WHEN :auto AND n <= :restantes THEN now() END
               FROM novos
             ON CONFLICT (chave_dedupe) DO NOTHING
-            RETURNING status
+            RETURNING status)
+            SELECT (SELECT count(*) FROM ins) AS inseridos,
+                   (SELECT count(*) FROM ins WHERE status = 'aprovado') AS aprovados,
+                   greatest(coalesce((SELECT max(total) FROM elegiveis), 0) - :maximo, 0)
+                       AS adiados
             """
-            ),
-            {
-                **params,
-                "regra": regra.id,
-                "template": tpl.id,
-                "auto": automatico,
-                "restantes": max(0, automaticos_restantes),
-            },
-        )
-        .scalars()
-        .all()
-    )
-    return {"inseridos": len(linhas), "aprovados": sum(1 for s in linhas if s == "aprovado")}
+        ),
+        {
+            **params,
+            "regra": regra.id,
+            "template": tpl.id,
+            "auto": automatico,
+            "restantes": max(0, automaticos_restantes),
+            "maximo": max(1, int(maximo)),
+        },
+    ).one()
+    return {
+        "inseridos": linhas.inseridos,
+        "aprovados": linhas.aprovados,
+        "adiados": linhas.adiados,
+    }
 
 
 def avaliar_todas(*, progresso=None) -> dict[str, Any]:
@@ -404,7 +425,7 @@ def avaliar_todas(*, progresso=None) -> dict[str, Any]:
     with UnidadeDeTrabalho() as uow:
         regras = [r for r in listar(uow.session) if r.ativo]
         restantes = config.obter_inteiro(uow.session, "disparo_max_automatico_por_execucao")
-    total = {"regras": len(regras), "inseridos": 0, "aprovados": 0, "erros": 0}
+    total = {"regras": len(regras), "inseridos": 0, "aprovados": 0, "adiados": 0, "erros": 0}
     for i, regra in enumerate(regras):
         if progresso:
             progresso(100 * i / max(1, len(regras)), f"Regra: {regra.nome}")
@@ -418,16 +439,23 @@ def avaliar_todas(*, progresso=None) -> dict[str, Any]:
         restantes -= r["aprovados"]
         total["inseridos"] += r["inseridos"]
         total["aprovados"] += r["aprovados"]
+        total["adiados"] += r["adiados"]
     return total
 
 
 def executar_avaliacao(*, iniciado_por: str | None, observador=None):
     """Evaluate the rules as the 'regras' job (one at a time, from any replica or cron)."""
-    from services import jobs
+    from services import jobs, saude_instantaneo
 
-    return jobs.executar(
+    job = jobs.executar(
         "regras",
         lambda e: avaliar_todas(progresso=e.progresso),
         iniciado_por=iniciado_por,
         observador=observador,
     )
+    # Cron runs this job every few minutes: it also keeps Home's health snapshot under an hour.
+    try:
+        saude_instantaneo.atualizar_se_antigo(iniciado_por=iniciado_por)
+    except Exception:  # noqa: BLE001 - the rules ran; the 'saude' job shows the error
+        logging.getLogger(__name__).exception("Falha ao atualizar a saúde dos alunos")
+    return job

@@ -315,10 +315,10 @@ def _salvar(fab, **kw):
     return regra_id
 
 
-def _avaliar(restantes=200):
+def _avaliar(restantes=200, **kw):
     with UnidadeDeTrabalho() as uow:
         regra = next(r for r in regras.listar(uow.session) if r.ativo)
-        resultado = regras.avaliar(uow.session, regra, automaticos_restantes=restantes)
+        resultado = regras.avaliar(uow.session, regra, automaticos_restantes=restantes, **kw)
         uow.commit()
     return resultado
 
@@ -328,8 +328,8 @@ def test_evaluating_twice_never_queues_twice_and_snapshots_the_text(fab, banco):
         fab.aluno(f"Pessoa {i}")
         fab.transacao(f"Pessoa {i}", "Curso", "WAITING_PAYMENT", horas=20, link_boleto="L")
     _salvar(fab)
-    assert _avaliar() == {"inseridos": 3, "aprovados": 0}
-    assert _avaliar() == {"inseridos": 0, "aprovados": 0}
+    assert _avaliar() == {"inseridos": 3, "aprovados": 0, "adiados": 0}
+    assert _avaliar() == {"inseridos": 0, "aprovados": 0, "adiados": 0}
     with banco.connect() as conn:
         linhas = conn.execute(
             text("SELECT status, texto_renderizado, variaveis FROM filas_disparo ORDER BY id")
@@ -344,7 +344,7 @@ def test_automatic_mode_approves_at_most_the_run_budget(fab, banco):
         fab.aluno(f"Auto {i}")
         fab.transacao(f"Auto {i}", "Curso", "WAITING_PAYMENT", horas=20, link_boleto="L")
     _salvar(fab, modo="AUTOMATICO")
-    assert _avaliar(restantes=2) == {"inseridos": 5, "aprovados": 2}
+    assert _avaliar(restantes=2) == {"inseridos": 5, "aprovados": 2, "adiados": 0}
     with banco.connect() as conn:
         aprovados = (
             conn.execute(text("SELECT decidido_por FROM filas_disparo WHERE status = 'aprovado'"))
@@ -352,6 +352,31 @@ def test_automatic_mode_approves_at_most_the_run_budget(fab, banco):
             .all()
         )
     assert aprovados == ["sistema", "sistema"]
+
+
+def test_a_run_queues_at_most_its_maximum_and_the_next_runs_queue_the_rest(fab, banco):
+    nomes = ["Ana", "Bia", "Caio", "Duda", "Enzo"]
+    for nome in nomes:
+        fab.aluno(nome)
+        fab.transacao(nome, "Curso", "WAITING_PAYMENT", horas=20, link_boleto="L")
+    _salvar(fab)
+    assert _avaliar(maximo=2) == {"inseridos": 2, "aprovados": 0, "adiados": 3}
+    assert _avaliar(maximo=2) == {"inseridos": 2, "aprovados": 0, "adiados": 1}
+    assert _avaliar(maximo=2) == {"inseridos": 1, "aprovados": 0, "adiados": 0}
+    assert _avaliar(maximo=2) == {"inseridos": 0, "aprovados": 0, "adiados": 0}
+    with banco.connect() as conn:
+        na_fila = (
+            conn.execute(
+                text(
+                    "SELECT a.nome FROM filas_disparo f JOIN alunos a ON a.id = f.aluno_id "
+                    "ORDER BY f.id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    # In the queue's order (by name), each student once.
+    assert na_fila == nomes
 
 
 def test_rule_edits_are_audited(fab, banco):

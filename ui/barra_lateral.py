@@ -35,7 +35,10 @@ def _andamento() -> None:
 
 def _resumo(tipo: str, resultado: dict) -> str:
     if tipo == "regras":
-        return f" — {resultado.get('inseridos', 0)} sugestões novas"
+        adiados = resultado.get("adiados") or 0
+        return f" — {resultado.get('inseridos', 0)} sugestões novas" + (
+            f" ({adiados} ficam para as próximas execuções)" if adiados else ""
+        )
     if tipo == "disparo":
         return f" — {resultado.get('enviados', 0)} enviados" + (
             f" ({resultado['parada']})"
