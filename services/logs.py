@@ -200,31 +200,44 @@ def listar_mensagens(
     """The newest messages matching every filter (at most ``limite``) and the total matching."""
     onde, parametros = _condicoes(filtro, com_status=True)
     parametros["limite"] = max(1, min(int(limite), LIMITE_CSV))
+    # The newest rows first (only what the filter needs is joined; the period's index drives
+    # it), then their student, template and product; the total counted apart when needed.
     linhas = session.execute(
         text(
             f"""
-            SELECT l.id, l.data_envio, l.aluno_id, a.nome AS aluno, a.email,
-                   coalesce(l.telefone, a.celular) AS telefone,
+            WITH escolhidas AS (
+                SELECT l.id, l.data_envio, l.aluno_id, l.telefone, l.template_id, l.produto_id,
+                       {_ESTADO} AS estado, l.enviado_em, l.entregue_em, l.lido_em,
+                       l.falhou_em, l.erro_codigo, l.erro_titulo, l.texto_renderizado,
+                       l.mensagem_id_whatsapp
+                  {_ORIGEM}
+                 WHERE {onde}
+                 ORDER BY l.data_envio DESC NULLS LAST, l.id DESC
+                 LIMIT :limite)
+            SELECT e.id, e.data_envio, e.aluno_id, a.nome AS aluno, a.email,
+                   coalesce(e.telefone, a.celular) AS telefone,
                    CASE WHEN t.id IS NULL THEN NULL
                         WHEN t.idioma IS NULL THEN t.nome_meta
                         ELSE t.nome_meta || ' (' || t.idioma || ')' END AS template,
-                   p.nome AS produto, {_ESTADO} AS estado,
-                   l.enviado_em, l.entregue_em, l.lido_em, l.falhou_em,
-                   l.erro_codigo, l.erro_titulo, l.texto_renderizado, l.mensagem_id_whatsapp,
-                   count(*) OVER () AS total
-              {_ORIGEM}
-              LEFT JOIN produtos p ON p.id = coalesce(l.produto_id, t.produto_id)
-             WHERE {onde}
-             ORDER BY l.data_envio DESC NULLS LAST, l.id DESC
-             LIMIT :limite
+                   p.nome AS produto, e.estado,
+                   e.enviado_em, e.entregue_em, e.lido_em, e.falhou_em,
+                   e.erro_codigo, e.erro_titulo, e.texto_renderizado, e.mensagem_id_whatsapp
+              FROM escolhidas e
+              LEFT JOIN alunos a ON a.id = e.aluno_id
+              LEFT JOIN templates t ON t.id = e.template_id
+              LEFT JOIN produtos p ON p.id = coalesce(e.produto_id, t.produto_id)
+             ORDER BY e.data_envio DESC NULLS LAST, e.id DESC
             """
         ),
         parametros,
     ).all()
-    total = linhas[0].total if linhas else 0
-    mensagens = [
-        MensagemLog(**{k: v for k, v in linha._mapping.items() if k != "total"}) for linha in linhas
-    ]
+    if len(linhas) < parametros["limite"]:
+        total = len(linhas)
+    else:
+        total = session.execute(
+            text(f"SELECT count(*) {_ORIGEM} WHERE {onde}"), parametros
+        ).scalar_one()
+    mensagens = [MensagemLog(**linha._mapping) for linha in linhas]
     return PaginaMensagens(mensagens=mensagens, total=total)
 
 
