@@ -519,6 +519,105 @@ CREATE INDEX IF NOT EXISTS ix_matriculas_ultima_conclusao ON matriculas (ultima_
 -- aula_liberada: enrolments of a product that started on a given day (a range per lesson).
 CREATE INDEX IF NOT EXISTS ix_matriculas_produto_inicio ON matriculas (produto_id, data_inicio);
 
+-- ---- Version 9: health-score snapshot and per-module progress -------------------------------
+-- The score of every ATIVO enrolment as the last 'saude' job computed it (after each Hotmart
+-- sync, hourly with the rules job, or `python -m services.cli saude`). Home's distribution and
+-- at-risk list read it instead of scoring 200,000+ enrolments per view; a student's profile and
+-- the rule filter still score live. The job's end time (jobs) is the snapshot's time.
+CREATE TABLE IF NOT EXISTS saude_instantaneo (
+    matricula_id UUID PRIMARY KEY REFERENCES matriculas(id) ON DELETE CASCADE,
+    aluno_id UUID NOT NULL REFERENCES alunos(id) ON DELETE CASCADE,
+    produto_id UUID NOT NULL REFERENCES produtos(id) ON DELETE CASCADE,
+    score SMALLINT NOT NULL CHECK (score BETWEEN 0 AND 100),
+    calculado_em TIMESTAMPTZ NOT NULL DEFAULT NOW() -- when this row's score last changed
+);
+CREATE INDEX IF NOT EXISTS ix_saude_instantaneo_score ON saude_instantaneo (score); -- lowest first
+CREATE INDEX IF NOT EXISTS ix_saude_instantaneo_produto ON saude_instantaneo (produto_id, score); -- Home's products
+CREATE INDEX IF NOT EXISTS ix_saude_instantaneo_aluno_id ON saude_instantaneo (aluno_id); -- FK
+
+-- Completed lessons per enrolment and module: the module funnel (Home, Progresso) reads these
+-- instead of grouping a product's ~800,000 progresso_aulas rows. Kept like the v8 summary.
+CREATE TABLE IF NOT EXISTS progresso_modulos (
+    modulo_id UUID NOT NULL REFERENCES modulos(id) ON DELETE CASCADE,
+    matricula_id UUID NOT NULL REFERENCES matriculas(id) ON DELETE CASCADE,
+    aulas_concluidas INTEGER NOT NULL, -- lessons of this module the enrolment completed (> 0)
+    PRIMARY KEY (modulo_id, matricula_id)
+);
+CREATE INDEX IF NOT EXISTS ix_progresso_modulos_matricula_id ON progresso_modulos (matricula_id); -- FK
+
+-- Recompute the per-module counts of the given enrolments from progresso_aulas (set-based).
+CREATE OR REPLACE FUNCTION resumir_modulos(ids UUID[]) RETURNS void LANGUAGE sql AS $$
+    WITH alvo AS (SELECT DISTINCT unnest(ids) AS id),
+    atual AS (
+        SELECT a.modulo_id, pa.matricula_id, count(*)::int AS n
+          FROM progresso_aulas pa
+          JOIN alvo ON alvo.id = pa.matricula_id
+          JOIN aulas a ON a.id = pa.aula_id
+         GROUP BY 1, 2),
+    removidas AS (
+        DELETE FROM progresso_modulos pm USING alvo
+         WHERE pm.matricula_id = alvo.id
+           AND NOT EXISTS (SELECT 1 FROM atual
+                            WHERE atual.modulo_id = pm.modulo_id
+                              AND atual.matricula_id = pm.matricula_id))
+    INSERT INTO progresso_modulos AS pm (modulo_id, matricula_id, aulas_concluidas)
+    SELECT modulo_id, matricula_id, n FROM atual
+    ON CONFLICT (modulo_id, matricula_id) DO UPDATE SET aulas_concluidas = EXCLUDED.aulas_concluidas
+     WHERE pm.aulas_concluidas <> EXCLUDED.aulas_concluidas;
+$$;
+
+-- The v8 trigger functions, now keeping both summaries (same triggers, replaced bodies). New
+-- and changed rows must complete a lesson of the enrolment's own product (the mirror joins them
+-- by product): with that invariant the funnels count a lesson's rows without joining matriculas.
+CREATE OR REPLACE FUNCTION progresso_resumo_novas() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids UUID[] := ARRAY(SELECT DISTINCT matricula_id FROM novas);
+BEGIN
+    IF EXISTS (SELECT 1 FROM novas n
+                 JOIN matriculas m ON m.id = n.matricula_id
+                 JOIN aulas a ON a.id = n.aula_id
+                 JOIN modulos mo ON mo.id = a.modulo_id
+                WHERE mo.produto_id <> m.produto_id) THEN
+        RAISE EXCEPTION 'progresso_aulas: a aula não é do produto da matrícula'
+            USING ERRCODE = 'check_violation';
+    END IF;
+    PERFORM resumir_progresso(ids);
+    PERFORM resumir_modulos(ids);
+    RETURN NULL;
+END $$;
+-- The same for deleted rows.
+CREATE OR REPLACE FUNCTION progresso_resumo_antigas() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids UUID[] := ARRAY(SELECT DISTINCT matricula_id FROM antigas);
+BEGIN
+    PERFORM resumir_progresso(ids);
+    PERFORM resumir_modulos(ids);
+    RETURN NULL;
+END $$;
+
+-- A lesson moved to another module (the sync's upsert of aulas): recount its enrolments.
+CREATE OR REPLACE FUNCTION aulas_modulo_alterado() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM resumir_modulos(ARRAY(
+        SELECT DISTINCT pa.matricula_id
+          FROM novas n JOIN antigas o ON o.id = n.id
+          JOIN progresso_aulas pa ON pa.aula_id = n.id
+         WHERE n.modulo_id IS DISTINCT FROM o.modulo_id));
+    RETURN NULL;
+END $$;
+-- Statement trigger on aulas (transition tables: one pass per statement).
+CREATE OR REPLACE TRIGGER tg_aulas_modulo_alterado AFTER UPDATE ON aulas
+    REFERENCING OLD TABLE AS antigas NEW TABLE AS novas
+    FOR EACH STATEMENT EXECUTE FUNCTION aulas_modulo_alterado();
+
+-- Once, when this version arrives on a database that already has progress: fill the counts.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_versao WHERE versao = 9) THEN
+        PERFORM resumir_modulos(ARRAY(SELECT DISTINCT matricula_id FROM progresso_aulas));
+    END IF;
+END $$;
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5), (6), (7), (8)
+INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9)
     ON CONFLICT (versao) DO NOTHING;

@@ -977,14 +977,21 @@ class Gerador:
                 erro_c, erro_t = rng.choice(ERROS_META)
             wamid = f"wamid.HBgN{celular}FQIAERgS{i:012X}{rng.getrandbits(32):08X}"
             linhas.append(
-                f"{i}\t{self.aluno_id[aluno]}\t{tpl['id']}\t{wamid}\t{status}\t{ts(quando)}\t"
-                f"{ts(enviado) if enviado else NULO}\t"
-                f"{ts(entregue) if entregue else NULO}\t"
-                f"{ts(min(lido, self.agora - 1)) if lido else NULO}\t"
-                f"{ts(falhou) if falhou else NULO}\t{_n(erro_c)}\t{_n(erro_t)}\t"
-                f"{celular}\t{celular}\t{json.dumps(valores, ensure_ascii=False)}\t"
-                f"{self._texto(tpl, valores)}\t{prod.id}\t{_n(fila_id)}\n"
+                (
+                    quando,
+                    f"{self.aluno_id[aluno]}\t{tpl['id']}\t{wamid}\t{status}\t{ts(quando)}\t"
+                    f"{ts(enviado) if enviado else NULO}\t"
+                    f"{ts(entregue) if entregue else NULO}\t"
+                    f"{ts(min(lido, self.agora - 1)) if lido else NULO}\t"
+                    f"{ts(falhou) if falhou else NULO}\t{_n(erro_c)}\t{_n(erro_t)}\t"
+                    f"{celular}\t{celular}\t{json.dumps(valores, ensure_ascii=False)}\t"
+                    f"{self._texto(tpl, valores)}\t{prod.id}\t{_n(fila_id)}\n",
+                )
             )
+        # The dispatcher appends messages as it sends them: ids and the table's physical order
+        # follow data_envio, as in production (a period's rows sit together on disk).
+        linhas.sort(key=lambda x: x[0])
+        linhas = [f"{n}\t{linha}" for n, (_quando, linha) in enumerate(linhas, start=1)]
         self._copiar(
             pg,
             "logs_disparo",
@@ -1003,6 +1010,7 @@ class Gerador:
             "tg_progresso_resumo_insert",
             "tg_progresso_resumo_update",
             "tg_progresso_resumo_delete",
+            "tg_aulas_modulo_alterado",  # moves of lessons only; the loader moves none
         }
         with self.engine.begin() as conn:
             if conn.execute(text("SELECT to_regprocedure('resumir_progresso(uuid[])')")).scalar():
@@ -1010,6 +1018,14 @@ class Gerador:
                 conn.execute(
                     text(
                         "SELECT resumir_progresso(ARRAY(SELECT DISTINCT matricula_id "
+                        "FROM progresso_aulas))"
+                    )
+                )
+            if conn.execute(text("SELECT to_regprocedure('resumir_modulos(uuid[])')")).scalar():
+                # Per-module counts (schema.sql, version 9).
+                conn.execute(
+                    text(
+                        "SELECT resumir_modulos(ARRAY(SELECT DISTINCT matricula_id "
                         "FROM progresso_aulas))"
                     )
                 )
@@ -1049,6 +1065,16 @@ class Gerador:
                 )
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE)"))
+        # What a sync ends with: the health-score snapshot Home reads (schema v9), timed apart.
+        try:
+            from services import saude_instantaneo
+        except ImportError:  # an older checkout without the snapshot
+            return
+        t = time.perf_counter()
+        saude_instantaneo.executar_atualizacao(iniciado_por="bench")
+        self.tempos["instantâneo da saúde (job saude)"] = round(time.perf_counter() - t, 2)
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE) saude_instantaneo"))
 
 
 def templates_de_produto(produtos: list[Produto]) -> list[dict]:

@@ -1,6 +1,6 @@
 """Command line for operators and cron.
 
-``python -m services.cli {migrate, config, user, sync, rules, dispatch, demo, lgpd}``.
+``python -m services.cli {migrate, config, user, sync, rules, dispatch, saude, demo, lgpd}``.
 """
 
 from __future__ import annotations
@@ -186,6 +186,14 @@ def _rules(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _saude(_args: argparse.Namespace) -> int:
+    from services import saude_instantaneo
+
+    job = saude_instantaneo.executar_atualizacao(iniciado_por="cli")
+    print(f"Saúde dos alunos calculada: {_resumo(job.resultado)}")
+    return 0
+
+
 def _dispatch(_args: argparse.Namespace) -> int:
     from services import disparo
 
@@ -318,6 +326,9 @@ def construir_parser() -> argparse.ArgumentParser:
         func=_rules
     )
     sub.add_parser("dispatch", help="envia os itens aprovados da fila").set_defaults(func=_dispatch)
+    sub.add_parser(
+        "saude", help="recalcula a saúde dos alunos que a Home mostra (também após cada sync)"
+    ).set_defaults(func=_saude)
 
     p_demo = sub.add_parser("demo", help="carrega dados de demonstração pelo sandbox")
     p_demo.add_argument("--alunos", type=int, default=500)

@@ -94,25 +94,20 @@ def funil_modulos(
     linhas = session.execute(
         text(
             """
-            WITH mats AS (SELECT id FROM matriculas WHERE produto_id = :p),
-            aulas_modulo AS (
-                SELECT a.id, a.modulo_id FROM aulas a JOIN modulos mo ON mo.id = a.modulo_id
-                 WHERE mo.produto_id = :p),
-            tamanho AS (SELECT modulo_id, count(*) AS aulas FROM aulas_modulo GROUP BY modulo_id),
-            por_matricula AS (
-                SELECT am.modulo_id, pa.matricula_id, count(*) AS n
-                  FROM progresso_aulas pa
-                  JOIN mats ON mats.id = pa.matricula_id
-                  JOIN aulas_modulo am ON am.id = pa.aula_id
-                 GROUP BY am.modulo_id, pa.matricula_id)
+            WITH tamanho AS (
+                SELECT a.modulo_id, count(*) AS aulas FROM aulas a
+                  JOIN modulos mo ON mo.id = a.modulo_id
+                 WHERE mo.produto_id = :p GROUP BY a.modulo_id)
             SELECT row_number() OVER (ORDER BY mo.ordem NULLS LAST, mo.nome, mo.id) AS posicao,
                    mo.id AS modulo_id, mo.nome AS modulo, tm.aulas,
-                   (SELECT count(*) FROM mats) AS matriculas,
+                   (SELECT count(*) FROM matriculas WHERE produto_id = :p) AS matriculas,
                    count(pm.matricula_id) AS iniciaram,
-                   count(*) FILTER (WHERE pm.n >= tm.aulas) AS concluiram
+                   count(*) FILTER (WHERE pm.aulas_concluidas >= tm.aulas) AS concluiram
               FROM modulos mo
               JOIN tamanho tm ON tm.modulo_id = mo.id
-              LEFT JOIN por_matricula pm ON pm.modulo_id = mo.id
+              -- per enrolment and module, kept from progresso_aulas by triggers (schema v9,
+              -- which also refuses a lesson of another product than the enrolment's)
+              LEFT JOIN progresso_modulos pm ON pm.modulo_id = mo.id
              WHERE mo.produto_id = :p
              GROUP BY mo.id, mo.nome, mo.ordem, tm.aulas
              ORDER BY posicao

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.uow import UnidadeDeTrabalho
-from services import config, jobs
+from services import config, jobs, saude_instantaneo
 from services.hotmart_client import HotmartClient
 from services.hotmart_sync import Sincronizacao
+
+_log = logging.getLogger(__name__)
 
 
 class HotmartNaoConfigurada(RuntimeError):
@@ -46,13 +49,23 @@ def sincronizar(
     with UnidadeDeTrabalho() as uow:
         cliente = cliente_configurado(uow.session)
     with cliente:
-        return Sincronizacao(
+        resultado = Sincronizacao(
             cliente,
             desde=desde,
             progresso=lambda p, m: execucao.progresso(base + p * escala, m),
             cursor=execucao.cursor,
             salvar_cursor=execucao.salvar_cursor,
         ).executar()
+    # New sales and lessons change the health score Home shows: refresh its snapshot now.
+    execucao.progresso(base + 99 * escala, "Saúde dos alunos")
+    try:
+        resultado["saude_atualizada"] = saude_instantaneo.atualizar_se_antigo(
+            iniciado_por="sincronização", idade_maxima_min=None
+        )
+    except Exception:  # noqa: BLE001 - the sync itself succeeded; the 'saude' job shows the error
+        _log.exception("Falha ao atualizar a saúde dos alunos após a sincronização")
+        resultado["saude_atualizada"] = False
+    return resultado
 
 
 def executar_sync(

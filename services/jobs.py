@@ -29,6 +29,7 @@ ROTULOS = {
     "demo": "Carga de demonstração",
     "regras": "Avaliação das regras",
     "disparo": "Disparo de mensagens",
+    "saude": "Cálculo da saúde dos alunos",
 }
 
 

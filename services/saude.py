@@ -23,6 +23,9 @@ done. An unpaid charge is a WAITING_PAYMENT/DELAYED/OVERDUE transaction of the s
 product older than 3 days (a boleto's usual due) with no later approved purchase. A guarantee is
 open while an APPROVED transaction's ``data_garantia_fim`` is in the future. Days are São Paulo
 calendar days.
+
+Home's whole-base views (``distribuicao``, ``em_risco``, ``painel``) read the snapshot kept by
+services/saude_instantaneo.py once one exists; the rest scores live.
 """
 
 from __future__ import annotations
@@ -262,6 +265,29 @@ def _produtos(produto_ids: Iterable[Any]) -> list[uuid.UUID]:
         raise SaudeInvalida("Produtos: identificador inválido.") from None
 
 
+def instantaneo_em(session: Session) -> datetime | None:
+    """When the last 'saude' job finished (the snapshot Home reads), or None if it never ran."""
+    return session.execute(
+        text(
+            "SELECT terminado_em FROM jobs WHERE tipo = 'saude' AND status = 'concluido' "
+            "ORDER BY iniciado_em DESC LIMIT 1"
+        )
+    ).scalar()
+
+
+def _fonte(session: Session, filtro: str | None) -> tuple[str, datetime | None]:
+    """Where the whole-base views read scores from: the snapshot when one was computed, else
+    the live score (a new installation, or a database that no job has scored yet)."""
+    em = instantaneo_em(session)
+    if em is None:
+        return f"({sql_saude(filtro)})", None
+    return (
+        "(SELECT m.matricula_id, m.aluno_id, m.produto_id, m.score "
+        f"FROM saude_instantaneo m WHERE {filtro or 'true'})",
+        em,
+    )
+
+
 def _filtro_produtos(produto_ids: Iterable[Any]) -> tuple[str | None, dict[str, Any]]:
     produtos = _produtos(produto_ids)
     if not produtos:
@@ -308,6 +334,7 @@ class PainelSaude:
     faixas: list[tuple[str, int]]
     em_risco: list[AlunoEmRisco]
     total_em_risco: int
+    calculado_em: datetime | None = None  # the snapshot's time; None: scored just now
 
     @property
     def total(self) -> int:
@@ -358,10 +385,9 @@ def _lista_em_risco(session: Session, matricula_ids: list[uuid.UUID]) -> list[Al
 def distribuicao(session: Session, produto_ids: Iterable[Any] = ()) -> list[tuple[str, int]]:
     """How many ATIVO enrolments fall in each band (every band listed, zeros included)."""
     filtro, params = _filtro_produtos(produto_ids)
+    fonte, _em = _fonte(session, filtro)
     linhas = session.execute(
-        text(
-            f"SELECT {_FAIXA_SQL} AS faixa, count(*) AS n FROM ({sql_saude(filtro)}) s GROUP BY 1"
-        ),
+        text(f"SELECT {_FAIXA_SQL} AS faixa, count(*) AS n FROM {fonte} s GROUP BY 1"),
         params,
     ).all()
     return _faixas({linha.faixa: linha.n for linha in linhas})
@@ -379,7 +405,7 @@ def em_risco(
     """
     limites = _limites(limite, quantidade)
     filtro, params = _filtro_produtos(produto_ids)
-    fonte = f"({sql_saude(filtro)})"
+    fonte, _em = _fonte(session, filtro)
     ids = session.execute(
         text(f"SELECT array({_PIORES_SQL.format(fonte=fonte)})"), {**params, **limites}
     ).scalar()
@@ -392,14 +418,19 @@ def painel(
     limite: int = FAIXA_RISCO,
     quantidade: int = 50,
 ) -> PainelSaude:
-    """distribuicao() and em_risco() from a single pass over the base (what Home draws)."""
+    """distribuicao() and em_risco() in one statement (what Home draws): from the snapshot's
+    indexes, or, live, from a single scoring pass over the base."""
     limites = _limites(limite, quantidade)
     filtro, params = _filtro_produtos(produto_ids)
+    fonte, calculado_em = _fonte(session, filtro)
+    # Live scoring is done once and shared; the snapshot is cheaper read three times through
+    # its indexes than copied whole into a materialized CTE.
+    materializar = "NOT MATERIALIZED" if calculado_em is not None else "MATERIALIZED"
     linha = session.execute(
         text(
             f"""
-            WITH pontuadas AS MATERIALIZED (
-                SELECT matricula_id, aluno_id, score FROM ({sql_saude(filtro)}) x)
+            WITH pontuadas AS {materializar} (
+                SELECT matricula_id, aluno_id, score FROM {fonte} x)
             SELECT (SELECT coalesce(jsonb_object_agg(faixa, n), '{{}}')
                       FROM (SELECT {_FAIXA_SQL} AS faixa, count(*) AS n
                               FROM pontuadas s GROUP BY 1) f) AS faixas,
@@ -413,4 +444,5 @@ def painel(
         faixas=_faixas(linha.faixas),
         em_risco=_lista_em_risco(session, linha.ids or []),
         total_em_risco=linha.total_em_risco,
+        calculado_em=calculado_em,
     )

@@ -186,8 +186,8 @@ def curso_com_funil(banco: Engine) -> dict:
     for mat in mats[:3]:
         concluir(banco, mat, a12)
     concluir(banco, mats[0], a21)
-    # a stray completion of another product's enrolment must not count
+    # another product with its own progress must not count
     outro = produto(banco, "Outro curso")
     intruso = matricula(banco, alunos_[0], outro)
-    concluir(banco, intruso, a22)
+    concluir(banco, intruso, aula(banco, modulo(banco, outro, "Outro módulo", 1), "Outra aula", 1))
     return {"produto": p, "aulas": [a11, a12, a21, a22], "modulos": [m1, m2], "outro": outro}

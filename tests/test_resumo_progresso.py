@@ -138,3 +138,69 @@ def test_upgrading_to_v8_fills_the_summary_of_existing_progress(curso, banco):
     aplicar_schema(banco)
     r = _resumo(banco, curso["ana"])
     assert (r.aulas_concluidas, r.ultima_aula_id) == (1, curso["aulas"][0])
+
+
+def _por_modulo(banco) -> dict[tuple, int]:
+    with banco.connect() as conn:
+        linhas = conn.execute(
+            text("SELECT modulo_id, matricula_id, aulas_concluidas FROM progresso_modulos")
+        ).all()
+    return {(r.modulo_id, r.matricula_id): r.aulas_concluidas for r in linhas}
+
+
+def test_per_module_counts_follow_inserts_deletes_and_a_lesson_moving_module(curso, banco):
+    aula1, aula2, aula3, _aula4 = curso["aulas"]
+    with banco.connect() as conn:
+        produto, modulo1 = conn.execute(
+            text(
+                "SELECT mo.produto_id, mo.id FROM aulas a JOIN modulos mo ON mo.id = a.modulo_id "
+                "WHERE a.id = :a"
+            ),
+            {"a": aula1},
+        ).one()
+    modulo2 = f.modulo(banco, produto, "Módulo 2", 2)
+    for aula in (aula1, aula2, aula3):
+        f.concluir(banco, curso["ana"], aula, ha_dias=2)
+    f.concluir(banco, curso["bia"], aula1, ha_dias=1)
+    assert _por_modulo(banco) == {(modulo1, curso["ana"]): 3, (modulo1, curso["bia"]): 1}
+
+    # The sync moves lesson 3 to module 2: Ana's counts are split.
+    _sql(banco, "UPDATE aulas SET modulo_id = :m WHERE id = :a", m=modulo2, a=aula3)
+    assert _por_modulo(banco) == {
+        (modulo1, curso["ana"]): 2,
+        (modulo2, curso["ana"]): 1,
+        (modulo1, curso["bia"]): 1,
+    }
+    # A lesson deleted, then all of Bia's: rows that reach zero disappear.
+    _sql(banco, "DELETE FROM progresso_aulas WHERE aula_id = :a", a=aula3)
+    _sql(banco, "DELETE FROM progresso_aulas WHERE matricula_id = :m", m=curso["bia"])
+    assert _por_modulo(banco) == {(modulo1, curso["ana"]): 2}
+
+
+def test_upgrading_to_v9_fills_the_per_module_counts(curso, banco):
+    from db.schema import aplicar_schema
+
+    f.concluir(banco, curso["ana"], curso["aulas"][0], ha_dias=3)
+    f.concluir(banco, curso["ana"], curso["aulas"][1], ha_dias=2)
+    _sql(banco, "DELETE FROM progresso_modulos")  # a database from before v9
+    _sql(banco, "DELETE FROM schema_versao WHERE versao = 9")
+    aplicar_schema(banco)
+    assert list(_por_modulo(banco).values()) == [2]
+
+
+def test_a_lesson_of_another_product_is_refused_and_nothing_is_written(curso, banco):
+    from sqlalchemy.exc import IntegrityError
+
+    outro = f.produto(banco, "Outro curso")
+    aula_outra = f.aula(banco, f.modulo(banco, outro, "Outro módulo", 1), "Outra aula", 1)
+    with pytest.raises(IntegrityError, match="não é do produto da matrícula"):
+        _sql(
+            banco,
+            "INSERT INTO progresso_aulas (matricula_id, aula_id) VALUES (:m, :a), (:m, :b)",
+            m=curso["ana"],
+            a=curso["aulas"][0],
+            b=aula_outra,
+        )
+    with banco.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM progresso_aulas")).scalar() == 0
+    assert tuple(_resumo(banco, curso["ana"])) == (0, None, None)

@@ -331,3 +331,90 @@ def test_home_panel_says_when_nobody_is_at_risk(fab):
     assert not at.exception
     assert "Nenhum aluno em risco" in at.success[0].value
     assert len(at.dataframe) == 0
+
+
+def _cenario_misto(fab) -> None:
+    _aluno_perfeito(fab, "Ana Perfeita")  # 100
+    fab.aluno("Bia Sumida")
+    fab.matricula("Bia Sumida", "Curso", dias=20, primeiro_acesso=False)  # 35
+    fab.aluno("Dani Drip")
+    fab.matricula("Dani Drip", "Gotejado", dias=40, primeiro_acesso=False)  # 30
+
+
+def test_home_reads_the_snapshot_once_a_job_computed_it(fab, banco):
+    from services import saude_instantaneo
+
+    _cenario_misto(fab)
+    with UnidadeDeTrabalho() as uow:
+        ao_vivo = saude.painel(uow.session)
+    assert ao_vivo.calculado_em is None  # no snapshot yet: scored live
+    job = saude_instantaneo.executar_atualizacao(iniciado_por="teste")
+    assert job.status == "concluido"
+    assert job.resultado == {"pontuadas": 3, "alteradas": 3, "removidas": 0}
+    with UnidadeDeTrabalho() as uow:
+        instantaneo = saude.painel(uow.session)
+    assert instantaneo.calculado_em == job.terminado_em
+    assert (instantaneo.faixas, instantaneo.total_em_risco) == (
+        ao_vivo.faixas,
+        ao_vivo.total_em_risco,
+    )
+    assert [r.aluno for r in instantaneo.em_risco] == ["Dani Drip", "Bia Sumida"]
+
+    # A new at-risk student and an expired one: Home keeps the snapshot until the next job.
+    fab.aluno("Caio Nunca")
+    fab.matricula("Caio Nunca", "Curso", dias=60, primeiro_acesso=False)  # 30
+    fab.sql(
+        "UPDATE matriculas SET status_acesso = 'EXPIRADO' WHERE id = :m",
+        m=fab.ids["m:Ana Perfeita:Curso"],
+    )
+    with UnidadeDeTrabalho() as uow:
+        assert saude.distribuicao(uow.session) == ao_vivo.faixas
+    job = saude_instantaneo.executar_atualizacao(iniciado_por="teste")
+    assert job.resultado == {"pontuadas": 3, "alteradas": 1, "removidas": 1}
+    with UnidadeDeTrabalho() as uow:
+        depois = saude.painel(uow.session)
+        so_gotejado = saude.em_risco(uow.session, produto_ids=[fab.ids["Gotejado"]])
+    assert depois.faixas == [("0–20", 0), ("21–40", 3), ("41–60", 0), ("61–80", 0), ("81–100", 0)]
+    assert [r.aluno for r in depois.em_risco] == ["Caio Nunca", "Dani Drip", "Bia Sumida"]
+    assert [r.aluno for r in so_gotejado] == ["Dani Drip"]
+    # A second refresh right away changes nothing; the rules job skips a fresh snapshot.
+    assert saude_instantaneo.executar_atualizacao(iniciado_por="teste").resultado == {
+        "pontuadas": 3,
+        "alteradas": 0,
+        "removidas": 0,
+    }
+    assert saude_instantaneo.atualizar_se_antigo(iniciado_por="teste") is False
+    assert saude_instantaneo.atualizar_se_antigo(iniciado_por="teste", idade_maxima_min=None)
+
+
+def test_home_panel_says_when_the_snapshot_was_computed(fab):
+    from services import saude_instantaneo
+
+    _cenario_misto(fab)
+    at = _painel_home()
+    assert not any("Calculado em" in c.value for c in at.caption)
+    job = saude_instantaneo.executar_atualizacao(iniciado_por="teste")
+    at = _painel_home()
+    assert not at.exception
+    quando = job.terminado_em.astimezone(saude.FUSO).strftime("%d/%m/%Y %H:%M")
+    assert any(f"Calculado em {quando}" in c.value for c in at.caption)
+
+
+def test_the_cli_and_the_rules_job_refresh_the_snapshot(fab, banco):
+    from sqlalchemy import text
+
+    from services import cli, regras
+
+    _cenario_misto(fab)
+    assert cli.main(["saude"]) == 0
+    regras.executar_avaliacao(iniciado_por="cron")  # fresh snapshot: not recomputed
+    with banco.connect() as conn:
+        tipos = conn.execute(text("SELECT tipo FROM jobs ORDER BY id")).scalars().all()
+        linhas = conn.execute(text("SELECT count(*) FROM saude_instantaneo")).scalar()
+    assert tipos == ["saude", "regras"] and linhas == 3
+    banco_antigo = "UPDATE jobs SET terminado_em = now() - interval '2 hours' WHERE tipo = 'saude'"
+    fab.sql(banco_antigo)
+    regras.executar_avaliacao(iniciado_por="cron")
+    with banco.connect() as conn:
+        tipos = conn.execute(text("SELECT tipo FROM jobs ORDER BY id")).scalars().all()
+    assert tipos == ["saude", "regras", "regras", "saude"]

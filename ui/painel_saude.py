@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.uow import UnidadeDeTrabalho
 from services import saude
-from ui.formato import inteiro, percentual
+from ui.formato import data_hora, inteiro, percentual
 from ui.saida import botao_csv, literal
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ def desenhar(produto_ids: tuple = ()) -> None:
         )
         return
 
+    if dados.calculado_em is not None:
+        st.caption(
+            f"Calculado em {data_hora(dados.calculado_em)} (recalculado após cada "
+            "sincronização e a cada hora). Os motivos da lista abaixo são de agora."
+        )
     st.plotly_chart(_grafico(dados.faixas, dados.total), width="stretch", key="saude_faixas")
     st.markdown(
         f"**Alunos em risco** — {inteiro(dados.total_em_risco)} matrícula(s) com score até "
