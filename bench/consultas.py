@@ -152,9 +152,9 @@ def _descobertas(a: dict) -> tuple[list[Consulta], list[str]]:
 
 
 def _conhecidas(a: dict) -> list[Consulta]:
-    from services import alunos, fila, logs, produtos, regras
+    from services import alunos, dias, fila, logs, produtos, regras
 
-    hoje = logs.hoje_sao_paulo()
+    hoje = dias.hoje_sao_paulo()
     padrao = logs.FiltroLogs(*logs.periodo_padrao())
     hoje_f = logs.FiltroLogs(inicio=hoje, fim=hoje)
     p = a["produto_id"]

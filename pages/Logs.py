@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
 from db.uow import UnidadeDeTrabalho  # noqa: E402
-from services import logs  # noqa: E402
+from services import dias, logs  # noqa: E402
 from ui.formato import data_hora, inteiro, percentual  # noqa: E402
 from ui.saida import csv, literal, rotulo_grafico, tabela_com_csv  # noqa: E402
 
@@ -35,7 +35,7 @@ with UnidadeDeTrabalho() as uow:
 templates = {o.id: o.rotulo for o in opcoes.templates}
 produtos = {o.id: o.rotulo for o in opcoes.produtos}
 
-hoje = logs.hoje_sao_paulo()
+hoje = dias.hoje_sao_paulo()
 coluna_periodo, coluna_status = st.columns(2)
 periodo = coluna_periodo.date_input(
     "Período",

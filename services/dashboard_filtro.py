@@ -6,16 +6,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from services.dias import fim_sql, hoje_sao_paulo, inicio_sql
 from services.hotmart_normalizar import STATUS_PAGOS
-from services.logs import hoje_sao_paulo
 
 DIAS_PADRAO = 90
 ANOS_MAXIMOS = 3
 
-# The period as timestamptz bounds: [inicio 00:00, fim + 1 day 00:00) São Paulo time, so that an
-# index on the timestamp column can be used.
-INICIO = "(CAST(:inicio AS date)::timestamp AT TIME ZONE 'America/Sao_Paulo')"
-FIM = "((CAST(:fim AS date) + 1)::timestamp AT TIME ZONE 'America/Sao_Paulo')"
+# The period as timestamptz bounds (services/dias.py), so that the timestamp column's index serves.
+INICIO = inicio_sql()
+FIM = fim_sql()
 
 
 class FiltroInvalido(ValueError):

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.auditoria import registrar
+from services.dias import entre_dias_sql
 
 STATUS = (
     "pendente",
@@ -225,15 +226,14 @@ def decisoes_do_dia(session: Session, *, usuario: str, dia: date) -> DecisoesDoD
     became afterwards (an approved item may be sent, failed or cancelled since)."""
     linha = session.execute(
         text(
-            """
+            f"""
             SELECT count(*) FILTER (WHERE motivo_rejeicao IS NULL) AS aprovados,
                    count(*) FILTER (WHERE motivo_rejeicao IS NOT NULL) AS rejeitados
               FROM filas_disparo
              WHERE decidido_por = :u
-               AND decidido_em >= (CAST(:d AS date)::timestamp AT TIME ZONE :fuso)
-               AND decidido_em < ((CAST(:d AS date) + 1)::timestamp AT TIME ZONE :fuso)
+               AND {entre_dias_sql("decidido_em", "d", "d")}
             """
         ),
-        {"u": usuario, "d": dia, "fuso": "America/Sao_Paulo"},
+        {"u": usuario, "d": dia},
     ).one()
     return DecisoesDoDia(aprovados=linha.aprovados, rejeitados=linha.rejeitados)

@@ -13,14 +13,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.alunos import escapar_like, regex_nome
+from services.dias import entre_dias_sql, hoje_sao_paulo
 
-FUSO = ZoneInfo("America/Sao_Paulo")
 DIAS_PADRAO = 7
 MAXIMO_DIAS = 366
 LIMITE_TABELA = 500
@@ -146,11 +145,6 @@ class LeituraTemplate:
     taxa_leitura: Decimal | None
 
 
-def hoje_sao_paulo(agora: datetime | None = None) -> date:
-    """Today's date in São Paulo."""
-    return (agora or datetime.now(FUSO)).astimezone(FUSO).date()
-
-
 def periodo_padrao(agora: datetime | None = None) -> tuple[date, date]:
     """The last 7 days in São Paulo, today included."""
     hoje = hoje_sao_paulo(agora)
@@ -170,10 +164,7 @@ def _condicoes(filtro: FiltroLogs, *, com_status: bool) -> tuple[str, dict[str, 
     if len(termo) > TAMANHO_MAXIMO_BUSCA:
         raise FiltroInvalido(f"Aluno: use no máximo {TAMANHO_MAXIMO_BUSCA} caracteres.")
     # Calendar days in São Paulo: [inicio 00:00, fim + 1 day 00:00) local time.
-    partes = [
-        "l.data_envio >= (CAST(:inicio AS date)::timestamp AT TIME ZONE 'America/Sao_Paulo')",
-        "l.data_envio < ((CAST(:fim AS date) + 1)::timestamp AT TIME ZONE 'America/Sao_Paulo')",
-    ]
+    partes = [entre_dias_sql("l.data_envio")]
     parametros: dict[str, object] = {"inicio": filtro.inicio, "fim": filtro.fim}
     if com_status and filtro.status:
         partes.append(f"({_ESTADO}) = ANY(:status)")

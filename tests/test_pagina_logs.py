@@ -12,7 +12,7 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from services import logs
+from services import dias
 from tests import fabrica_cs as f
 from tests import fabrica_logs as fl
 
@@ -125,7 +125,7 @@ def test_filters_narrow_the_table_and_widen_the_period(criar_usuario, recentes):
     at.text_input(key="logs_aluno").input("").run()
     at.selectbox(key="logs_template").set_value(recentes["lembrete"]).run()
     assert len(_tabela(at)) == 1
-    hoje = logs.hoje_sao_paulo()
+    hoje = dias.hoje_sao_paulo()
     at.date_input(key="logs_periodo").set_value((hoje - timedelta(days=30), hoje)).run()
     assert not at.exception
     assert list(_tabela(at)["Status"]) == ["Falhou", "Enviada"]

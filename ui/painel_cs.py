@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from db.uow import UnidadeDeTrabalho
-from services import fila, logs
+from services import dias, fila, logs
 from services.usuarios import Usuario
 from ui.formato import FUSO, data_hora, inteiro
 from ui.saida import botao_csv, literal
@@ -29,7 +29,7 @@ def idade(desde: datetime, agora: datetime | None = None) -> str:
 
 def desenhar(usuario: Usuario) -> None:
     """Draw the CS agent's landing page."""
-    hoje = logs.hoje_sao_paulo()
+    hoje = dias.hoje_sao_paulo()
     filtro_hoje = logs.FiltroLogs(inicio=hoje, fim=hoje)
     with UnidadeDeTrabalho() as uow:
         s = uow.session
