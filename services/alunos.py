@@ -150,7 +150,8 @@ def escapar_like(valor: str) -> str:
     return valor.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _sem_acentos(valor: str) -> str:
+def sem_acentos(valor: str) -> str:
+    """``valor`` in lower case without accents (what SQL's ``texto_busca()`` does to a name)."""
     decomposto = unicodedata.normalize("NFKD", valor.lower())
     return "".join(ch for ch in decomposto if not unicodedata.combining(ch))
 
@@ -158,7 +159,7 @@ def _sem_acentos(valor: str) -> str:
 def regex_nome(termo: str) -> str:
     """A PostgreSQL regex (for ~*) matching ``termo`` literally, whatever its accents."""
     partes = []
-    for ch in _sem_acentos(termo):
+    for ch in sem_acentos(termo):
         if ch in _VARIANTES:
             partes.append(f"[{_VARIANTES[ch]}]")
         elif ch.isalnum():
@@ -198,12 +199,12 @@ def buscar_alunos(
     else:
         parametros["padrao"] = escapar_like(termo)
         parametros["termo"] = termo
-        parametros["regex_nome"] = regex_nome(termo)
-        parametros["regex_inicio"] = "^" + parametros["regex_nome"]
-        condicoes.append("nome ~* :regex_nome")
+        # texto_busca() (schema v9) folds case and accents; its trigram index serves the LIKE.
+        parametros["nome_dobrado"] = escapar_like(sem_acentos(termo))
+        condicoes.append(r"texto_busca(nome) LIKE '%' || :nome_dobrado || '%' ESCAPE '\'")
         condicoes.append(r"lower(email) LIKE '%' || lower(:padrao) || '%' ESCAPE '\'")
         exatas.append("lower(email) = lower(:termo)")
-        inicio_do_nome = "nome ~* :regex_inicio"
+        inicio_do_nome = r"texto_busca(nome) LIKE :nome_dobrado || '%' ESCAPE '\'"
     if not condicoes:
         return []
     linhas = session.execute(

@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.alunos import escapar_like, sem_acentos
 from services.auditoria import registrar
 from services.dias import entre_dias_sql
 
@@ -66,24 +67,25 @@ def listar(
     limite: int = 200,
 ) -> tuple[list[ItemFila], int]:
     """Items with the student's context (LTV, progress, last message); (page, total)."""
-    filtro_busca = None
+    filtro_busca = filtro_nome = None
     busca = _CONTROLE.sub("", busca or "").strip()  # NUL is refused by PostgreSQL text
     if busca:
-        filtro_busca = (
-            "%" + busca.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
+        filtro_busca = "%" + escapar_like(busca.lower()) + "%"
+        filtro_nome = "%" + escapar_like(sem_acentos(busca)) + "%"  # accents and case folded
     params: dict[str, Any] = {
         "s": status,
         "r": regra_id,
         "p": produto_id,
         "b": filtro_busca,
+        "bn": filtro_nome,
         "lim": limite,
     }
     onde = """
         (CAST(:s AS text) IS NULL OR f.status = :s)
         AND (CAST(:r AS int) IS NULL OR f.regra_id = :r)
         AND (CAST(:p AS uuid) IS NULL OR f.produto_id = :p)
-        AND (CAST(:b AS text) IS NULL OR lower(a.nome) LIKE :b OR lower(a.email) LIKE :b)
+        AND (CAST(:b AS text) IS NULL OR texto_busca(a.nome) LIKE :bn
+             OR lower(a.email) LIKE :b)
     """
     total = session.execute(
         text(

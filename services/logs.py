@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.alunos import escapar_like, regex_nome
+from services.alunos import escapar_like, sem_acentos
 from services.dias import entre_dias_sql, hoje_sao_paulo
 
 DIAS_PADRAO = 7
@@ -179,8 +179,11 @@ def _condicoes(filtro: FiltroLogs, *, com_status: bool) -> tuple[str, dict[str, 
         )
         parametros["produto_id"] = filtro.produto_id
     if termo:
-        partes.append(r"(a.nome ~* :regex_aluno OR lower(a.email) LIKE :email_aluno ESCAPE '\')")
-        parametros["regex_aluno"] = regex_nome(termo)
+        partes.append(
+            r"(texto_busca(a.nome) LIKE :nome_aluno ESCAPE '\'"
+            r" OR lower(a.email) LIKE :email_aluno ESCAPE '\')"
+        )
+        parametros["nome_aluno"] = "%" + escapar_like(sem_acentos(termo)) + "%"
         parametros["email_aluno"] = "%" + escapar_like(termo.lower()) + "%"
     return " AND ".join(partes), parametros
 

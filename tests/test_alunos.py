@@ -50,6 +50,9 @@ def test_search_by_name_is_case_and_accent_insensitive(turma):
     assert _ids(_buscar("CONCEICAO")) == [turma["maria"]]
     assert _ids(_buscar("joão")) == [turma["joao"]]
     assert _ids(_buscar("joao")) == [turma["joao"]]
+    assert _ids(_buscar("MARÍA JOSÉ DA CONCEIÇÃO")) == [turma["maria"]]
+    assert _ids(_buscar("da conceiç")) == [turma["maria"]]
+    assert _buscar("conceição%") == [] and _buscar("jo_o") == []  # LIKE wildcards are literal
 
 
 def test_search_orders_name_prefix_matches_first_then_by_name(turma, banco):

@@ -201,6 +201,8 @@ def test_filters_by_rule_product_and_student(criar_usuario, dados):
     assert list(at.data_editor[0].value["Aluno"]) == ["Ana Souza", "Bruno Lima"]
     at.text_input(key="fila_busca").input("BRUNO@").run()
     assert list(at.data_editor[0].value["Aluno"]) == ["Bruno Lima"]
+    at.text_input(key="fila_busca").input("brúno LI").run()  # accents and case do not matter
+    assert list(at.data_editor[0].value["Aluno"]) == ["Bruno Lima"]
     at.text_input(key="fila_busca").input("ninguém").run()
     assert "Nenhum item encontrado com esses filtros." in _textos(at)
 
