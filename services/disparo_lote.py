@@ -217,6 +217,13 @@ class Envios:
         return list(self._pool.map(self._enviar_um, itens))
 
     def _enviar_um(self, item: Item) -> Desfecho:
+        try:
+            return self._tentar(item)
+        except Exception as exc:  # noqa: BLE001 - any other failure mid-send: maybe sent
+            mensagem = f"envio não confirmado: falha inesperada ({type(exc).__name__})"
+            return Desfecho(item.id, "verificar", mensagem=mensagem)
+
+    def _tentar(self, item: Item) -> Desfecho:
         if self.parada:
             return Desfecho(item.id, "aprovado", desconta=True)
         self._balde.aguardar()
