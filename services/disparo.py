@@ -4,7 +4,8 @@ Workers claim items with ``FOR UPDATE SKIP LOCKED`` (any number of workers never
 item) and mark them ``enviando`` with their worker key. Each worker holds a session advisory
 lock on that key while it runs, so an item still ``enviando`` whose worker lock is gone was
 claimed by a worker that died: it may or may not have reached Meta, so it becomes
-``verificar`` for a person — never re-sent automatically.
+``verificar`` for a person — never re-sent automatically. Each claimed batch is guarded, sent
+(several sends in flight behind one token bucket) and recorded by ``services.disparo_lote``.
 """
 
 from __future__ import annotations

@@ -36,8 +36,10 @@ ITENS = 1_000
 WORKER = """
 import json, sys
 from datetime import datetime, timezone
+from db.engine import obter_engine
 from services import disparo
 
+obter_engine().connect().close()  # connected before the start line: all start together
 sys.stdin.readline()
 meio_dia = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)  # 12:00 in São Paulo
 print(json.dumps(disparo.despachar(agora=lambda: meio_dia)), flush=True)
@@ -125,13 +127,14 @@ def _cada_item_enviado_uma_vez(banco, meta, n: int) -> None:
         )
         logs = conn.execute(
             text(
-                "SELECT l.fila_id, l.mensagem_id_whatsapp, l.telefone, f.enviado_em IS NOT NULL "
-                "AS marcado FROM logs_disparo l JOIN filas_disparo f ON f.id = l.fila_id"
+                "SELECT l.fila_id, l.mensagem_id_whatsapp, l.telefone, l.status_entrega, "
+                "f.enviado_em IS NOT NULL AS marcado "
+                "FROM logs_disparo l JOIN filas_disparo f ON f.id = l.fila_id"
             )
         ).all()
     assert estados == {"enviado": n}
     assert len(logs) == n and len({linha.fila_id for linha in logs}) == n
-    assert all(linha.marcado for linha in logs)
+    assert all(linha.marcado and linha.status_entrega == "accepted" for linha in logs)
     assert {(linha.mensagem_id_whatsapp, linha.telefone) for linha in logs} == {
         (e["wamid"], e["to"]) for e in envios
     }
