@@ -17,9 +17,11 @@ rate after the bucket's initial one-second burst and the busiest one-second wind
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import time
 
+import psutil
 from sqlalchemy import Engine, text
 
 from bench.escalas import Escala
@@ -106,7 +108,26 @@ def _alunos_dos_itens(engine: Engine, ids: list[int]) -> list:
         )
 
 
-def _rodada(engine: Engine, ids: list[int]) -> dict:
+def _cpu_s(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far: this process with its threads, the sandbox, and
+    the PostgreSQL server with its live backends (the dispatcher's pooled connections)."""
+    tempos = {"dispatcher": time.process_time()}
+    for nome, pid in pids.items():
+        try:
+            processo = psutil.Process(pid)
+            grupo = [processo, *(processo.children() if nome == "postgres" else [])]
+            total = 0.0
+            for p in grupo:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+            tempos[nome] = total
+        except psutil.Error:
+            continue
+    return tempos
+
+
+def _rodada(engine: Engine, ids: list[int], pids: dict[str, int]) -> dict:
     from db.uow import UnidadeDeTrabalho
     from services import disparo, whatsapp
 
@@ -118,9 +139,17 @@ def _rodada(engine: Engine, ids: list[int]) -> dict:
         clientes.append(cliente)
         return cliente
 
+    cpu_antes = _cpu_s(pids)
     inicio = time.perf_counter()
     contagem = disparo.despachar(cliente_fabrica=fabrica)
     segundos = time.perf_counter() - inicio
+    cpu_depois = _cpu_s(pids)
+    enviados = max(1, contagem["enviados"])
+    cpu_ms_por_msg = {
+        nome: round(1000 * (cpu_depois[nome] - cpu_antes[nome]) / enviados, 3)
+        for nome in cpu_antes
+        if nome in cpu_depois
+    }
     instantes = clientes[0].instantes if clientes else []
     with engine.connect() as conn:
         por_status = dict(
@@ -138,6 +167,7 @@ def _rodada(engine: Engine, ids: list[int]) -> dict:
         "contagem": contagem,
         "status_itens": por_status,
         "logs": logs,
+        "cpu_ms_por_msg": cpu_ms_por_msg,
         "instantes": instantes,
     }
 
@@ -158,7 +188,10 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
     figuras: list[Figura] = []
     criados: list[int] = []
     try:
-        with sandbox_em_processo("meta", "--token", TOKEN) as (fatos, _pid):
+        with sandbox_em_processo("meta", "--token", TOKEN) as (fatos, pid_sandbox):
+            with engine.connect() as conn:
+                backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            pids = {"sandbox": pid_sandbox, "postgres": psutil.Process(backend).ppid()}
             with UnidadeDeTrabalho() as uow:
                 config.definir_varios(
                     uow.session,
@@ -187,7 +220,7 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
             ids = _itens(engine, escala.disparo_livre, "livre", [])
             criados += ids
             log(f"  disparo: {len(ids)} itens sem limite de taxa…")
-            livre = _rodada(engine, ids)
+            livre = _rodada(engine, ids, pids)
             enviados = livre["contagem"]["enviados"]
             taxa = enviados / livre["segundos"] if livre["segundos"] else None
             detalhes["sem_limite"] = {k: v for k, v in livre.items() if k != "instantes"}
@@ -200,7 +233,8 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
                     "≥ 500/s",
                     taxa is not None and taxa >= 500,
                     f"{enviados} de {len(ids)} enviados em {livre['segundos']:.1f} s; "
-                    f"itens {livre['status_itens']}; {livre['logs']} linhas em logs_disparo",
+                    f"itens {livre['status_itens']}; {livre['logs']} linhas em logs_disparo; "
+                    f"CPU ms/msg {livre['cpu_ms_por_msg']}",
                 )
             )
             # ---- 80/s ---------------------------------------------------------------------
@@ -210,7 +244,7 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
             ids = _itens(engine, escala.disparo_80, "80", _alunos_dos_itens(engine, criados))
             criados += ids
             log(f"  disparo: {len(ids)} itens a 80/s…")
-            limitado = _rodada(engine, ids)
+            limitado = _rodada(engine, ids, pids)
             instantes = limitado["instantes"]
             enviados = limitado["contagem"]["enviados"]
             taxa = enviados / limitado["segundos"] if limitado["segundos"] else None

@@ -222,9 +222,12 @@ if status == "pendente":
 
 if status == "verificar":
     st.info(
-        "Estes envios começaram mas a confirmação nunca chegou (o processo parou no meio). "
-        "Confira em Logs de disparo ou no WhatsApp se o aluno recebeu: marque como enviado, ou "
-        "devolva para envio — se a mensagem já tiver saído, ele a recebe duas vezes.",
+        "Estes envios começaram mas a confirmação nunca chegou: o processo de disparo parou no "
+        "meio, a Meta demorou demais ou a conexão caiu, ou um intermediário respondeu com erro "
+        "(ex.: 502) sem a resposta da Meta — o motivo está na coluna “Motivo / erro”. A "
+        "mensagem pode ter saído, por isso o sistema não a reenvia sozinho. Confira no WhatsApp "
+        "ou na conversa do aluno no Chatwoot se ele recebeu: marque como enviado, ou devolva "
+        "para envio — se a mensagem já tiver saído, ele a recebe duas vezes.",
         icon=":material/help:",
     )
     coluna_enviado, coluna_reenviar = st.columns(2, vertical_alignment="bottom")

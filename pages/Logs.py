@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
 from db.uow import UnidadeDeTrabalho  # noqa: E402
-from services import dias, logs  # noqa: E402
+from services import dias, fila, logs  # noqa: E402
 from ui.formato import data_hora, inteiro, percentual  # noqa: E402
 from ui.saida import csv, literal, rotulo_grafico, tabela_com_csv  # noqa: E402
 
@@ -32,6 +32,16 @@ st.caption(
 
 with UnidadeDeTrabalho() as uow:
     opcoes = logs.opcoes_filtro(uow.session)
+    sem_confirmacao = fila.a_verificar(uow.session)
+if sem_confirmacao:
+    st.info(
+        f"{inteiro(sem_confirmacao)} envio(s) sem confirmação da Meta não aparecem aqui: o "
+        "disparo parou no meio, a conexão caiu, a Meta demorou demais ou um intermediário "
+        "respondeu com erro, e a mensagem pode ou não ter saído. Eles não são reenviados "
+        "sozinhos — estão na Fila de Aprovação com o status “A verificar”, esperando alguém "
+        "conferir se o aluno recebeu.",
+        icon=":material/help:",
+    )
 templates = {o.id: o.rotulo for o in opcoes.templates}
 produtos = {o.id: o.rotulo for o in opcoes.produtos}
 

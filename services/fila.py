@@ -215,6 +215,13 @@ def contagem_por_status(session: Session) -> dict[str, int]:
     )
 
 
+def a_verificar(session: Session) -> int:
+    """How many sends were never confirmed and wait for a person ('verificar')."""
+    return session.execute(
+        text("SELECT count(*) FROM filas_disparo WHERE status = 'verificar'")
+    ).scalar_one()
+
+
 @dataclass(frozen=True)
 class DecisoesDoDia:
     """What one person decided on one São Paulo calendar day."""

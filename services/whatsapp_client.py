@@ -134,8 +134,10 @@ def acao_para(
 class WhatsAppErro(Exception):
     """A Cloud API call that failed for good; the message never contains the access token.
 
-    `talvez_enviado` is True when a send's connection broke after the request went out: Meta may
-    have accepted it, so a blind resend could message the student twice.
+    `talvez_enviado` is True when a send's outcome is unknown — the connection broke or timed
+    out after the request went out, or a 5xx came without Meta's JSON error envelope (a gateway
+    that may have answered after Meta accepted it): a blind resend could message the student
+    twice. A 429/5xx carrying Meta's envelope was processed and refused by Meta: safe to retry.
     """
 
     def __init__(
@@ -374,6 +376,11 @@ class WhatsAppClient:
                     if resposta.is_success:
                         return resposta
                     codigo = _codigo(resposta)
+                    if envio and codigo is None and resposta.status_code >= 500:
+                        # A 5xx without Meta's error envelope comes from something in between
+                        # (a gateway, a proxy) and may have been answered after Meta accepted
+                        # the send: resending could double-send.
+                        raise self._erro_sem_confirmacao(resposta, caminho)
                     conhecido = codigo in ACOES
                     if codigo in RETENTAVEIS or (
                         not conhecido
@@ -422,6 +429,19 @@ class WhatsAppClient:
             acao=_R,
             caminho=caminho,
             talvez_enviado=talvez,
+        )
+
+    def _erro_sem_confirmacao(self, resposta: httpx.Response, caminho: str) -> WhatsAppErro:
+        """A send answered by a 5xx that is not Meta's: it may have gone out (never retried)."""
+        texto = self._limpo(resposta.text[:200]) or "sem corpo"
+        return WhatsAppErro(
+            f"Meta respondeu {resposta.status_code} em {caminho} sem o corpo de erro da Meta "
+            f"(resposta de um intermediário): o envio pode ter sido aceito — {texto}",
+            acao=_R,
+            status=resposta.status_code,
+            message=texto,
+            caminho=caminho,
+            talvez_enviado=True,
         )
 
     def _erro(self, resposta: httpx.Response, caminho: str) -> WhatsAppErro:

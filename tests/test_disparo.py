@@ -240,6 +240,39 @@ def test_retryable_errors_back_off_then_give_up(fab, meta, banco):
     assert _status(banco) == {"Ana": "erro"}
 
 
+def test_an_unexpected_failure_mid_send_leaves_that_item_to_verify_and_logs_the_rest(
+    fab, meta, banco
+):
+    """A failure that is not Meta's answer (a bug, a broken library) while sending: that item
+    may have gone out, so it waits for a person; the batch's accepted sends are still logged."""
+    for nome, celular in (("Ana", "5511988880001"), ("Bia", "5511988880002"), ("Caio", "auto")):
+        fab.aluno(nome, celular=celular)
+        _item(fab, nome)
+
+    class Quebrado(WhatsAppClient):
+        def enviar_template(self, to, *args, **kwargs):
+            if to == "5511988880002":
+                raise RuntimeError("biblioteca quebrada")
+            return super().enviar_template(to, *args, **kwargs)
+
+    resultado = _despachar(
+        meta,
+        cliente_fabrica=lambda: Quebrado(
+            access_token=TOKEN, phone_number_id="111", waba_id="222", api_base=meta.state.url
+        ),
+    )
+    assert (resultado["enviados"], resultado["verificar"]) == (2, 1)
+    estados = _status(banco)
+    assert estados["Bia"] == "verificar" and estados["Ana"] == estados["Caio"] == "enviado"
+    with banco.connect() as conn:
+        motivo = conn.execute(
+            text("SELECT erro_mensagem FROM filas_disparo WHERE status = 'verificar'")
+        ).scalar()
+        logados = conn.execute(text("SELECT count(*) FROM logs_disparo")).scalar()
+    assert motivo == "envio não confirmado: falha inesperada (RuntimeError)"
+    assert logados == 2 == len(meta.state.envios)
+
+
 def test_an_expired_token_stops_everything_and_keeps_the_item(fab, meta, banco):
     fab.aluno("Ana")
     fab.aluno("Bia")

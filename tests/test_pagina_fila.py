@@ -301,6 +301,8 @@ def test_unconfirmed_sends_are_marked_sent_or_sent_again(criar_usuario, dados, b
     tabela = at.data_editor[0].value
     assert list(tabela["Mensagem"]) == ["Oi, Davi! Seu boleto (1)", "Oi, Davi! Seu boleto (2)"]
     assert "a confirmação nunca chegou" in _textos(at)
+    assert "um intermediário respondeu com erro (ex.: 502)" in _textos(at)
+    assert "não a reenvia sozinho" in _textos(at)
     _marcar(at, 0)
     at.run().button(key="fila_marcar_enviado").click().run()
     assert not at.exception

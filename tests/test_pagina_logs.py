@@ -167,3 +167,18 @@ def test_csv_export_has_the_filtered_rows_built_on_click(criar_usuario, recentes
     assert list(tabela["Aluno"]) == ["João Silva", "Maria José"]
     assert list(tabela["Status"]) == ["Falhou", "Lida"]
     assert tabela["Texto enviado"].iloc[1] == TEXTO
+
+
+def test_unconfirmed_sends_are_pointed_to_the_queue(criar_usuario, recentes, banco):
+    """A send Meta never confirmed has no log row; the page says where it is and why."""
+    username, _ = criar_usuario("cs")
+    assert "sem confirmação da Meta" not in _textos(_abrir(username))
+    f._um(
+        banco,
+        "INSERT INTO filas_disparo (aluno_id, template_id, status, chave_dedupe, erro_mensagem) "
+        "SELECT aluno_id, template_id, 'verificar', 'k-verificar', 'envio não confirmado' "
+        "FROM logs_disparo LIMIT 1 RETURNING id",
+    )
+    textos = _textos(_abrir(username))
+    assert "1 envio(s) sem confirmação da Meta não aparecem aqui" in textos
+    assert "não são reenviados sozinhos" in textos and "“A verificar”" in textos

@@ -198,14 +198,18 @@ def test_limite_130429_esgotado_vira_retry_later():
 
 
 def test_falhas_transitorias_sao_retentadas(servido, caplog):
+    """A 429/5xx carrying Meta's error body was refused by Meta: the send is retried. A bare
+    429 (a rate limiter in front of Meta) is retried too; a bare 5xx is not (next test)."""
     caplog.set_level(logging.DEBUG)
     app, wc, relogio = servido
     relogio.dormidas.clear()
+    enviados_antes = len(app.state.envios)
     app.state.falhas.adicionar("/messages", codigo=131000, vezes=2)
-    app.state.falhas.adicionar("/messages", codigo=None, status=502)
+    app.state.falhas.adicionar("/messages", codigo=2, status=503)
     app.state.falhas.adicionar("/messages", codigo=None, status=429)
     wamid = wc.send_template(ALUNA, "aula_liberada", "pt_BR", ["a", "b", "c"])
     assert wamid.startswith("wamid.") and relogio.dormidas == [1.0, 2.0, 4.0, 8.0]
+    assert len(app.state.envios) == enviados_antes + 1
     relogio.dormidas.clear()
     app.state.falhas.adicionar("/messages", codigo=131056, vezes=3)
     wc.send_template(ALUNA, "aula_liberada", "pt_BR", ["a", "b", "c"])
@@ -215,6 +219,35 @@ def test_falhas_transitorias_sao_retentadas(servido, caplog):
     assert len(list(wc.listar_templates())) == 7 and relogio.dormidas == [1.0]
     assert "tentativa 1 falhou (HTTP 500, code 131000)" in caplog.text
     assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("aceito", [True, False])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_sem_corpo_da_meta_num_envio_nao_e_retentado(servido, aceito, status):
+    """A bare 5xx answer to a send may come from a gateway after Meta accepted it: "maybe
+    sent", never retried (the dispatcher leaves the item to a person)."""
+    app, wc, relogio = servido
+    antes, enviados_antes = len(relogio.dormidas), len(app.state.envios)
+    if aceito:
+        app.state.falhas.adicionar_aceite_com_erro("/messages", status=status)
+    else:
+        app.state.falhas.adicionar("/messages", codigo=None, status=status)
+    with pytest.raises(WhatsAppErro) as info:
+        wc.send_template(ALUNA, "aula_liberada", "pt_BR", ["a", "b", "c"])
+    erro = info.value
+    assert erro.talvez_enviado and erro.acao == "retry_later" and erro.status == status
+    assert "sem o corpo de erro da Meta" in str(erro)
+    assert len(relogio.dormidas) == antes  # not retried
+    assert len(app.state.envios) == enviados_antes + aceito
+    _sem_token(erro)
+
+
+def test_5xx_sem_corpo_numa_leitura_e_retentado(servido):
+    """Listing templates changes nothing at Meta: a bare 5xx there is simply retried."""
+    app, wc, relogio = servido
+    relogio.dormidas.clear()
+    app.state.falhas.adicionar("/message_templates", codigo=None, status=502, vezes=2)
+    assert len(list(wc.listar_templates())) == 7 and relogio.dormidas == [1.0, 2.0]
 
 
 @pytest.mark.parametrize(("codigo", "espera"), [(4, 300.0), (80007, 300.0), (131048, 21600.0)])
