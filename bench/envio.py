@@ -284,8 +284,8 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
                     "msg",
                     "—",
                     None,
-                    "o balde começa cheio (80 fichas) e repõe 80/s: o primeiro segundo pode "
-                    "levar até 160",
+                    "o balde começa com 1 ficha e repõe 80/s: nenhuma janela de 1 s deveria "
+                    "passar muito de 80",
                 )
             )
     finally:

@@ -29,6 +29,10 @@ _log = logging.getLogger(__name__)
 CLASSE_LOCK = 7311  # advisory lock class of dispatch workers (pg_locks.classid)
 MAX_TENTATIVAS = lote_.MAX_TENTATIVAS
 PARALELOS = 8  # sends in flight per worker (the token bucket still sets the rate)
+# Items claimed and recorded together. Their outcomes (log rows) are committed once per batch, so
+# a worker killed mid-batch leaves at most this many items 'verificar' (never re-sent): 25 keeps
+# that small while the per-batch statements stay cheap (small bench: 16 → ~590/s, 50 → ~840/s).
+LOTE = 25
 
 
 class Balde:
