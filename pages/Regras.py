@@ -164,6 +164,21 @@ def _aplicar_json(gatilho: str) -> None:
     st.session_state["_aviso_json_regras"] = "Condição aplicada ao formulário."
 
 
+def _intervalo(colunas, rotulos: tuple[str, str], chave: str, maximo: int, passo: int):
+    """A minimum and a maximum (each optional) side by side; keys ``<chave>_min``/``_max``."""
+    return tuple(
+        coluna.number_input(
+            rotulo,
+            min_value=0,
+            max_value=maximo,
+            step=passo,
+            value=None,
+            key=f"{PREFIXO}{chave}_{fim}",
+        )
+        for coluna, rotulo, fim in zip(colunas, rotulos, ("min", "max"), strict=True)
+    )
+
+
 def _recarregar(mensagem: str, *, abrir: int | None = None) -> None:
     st.session_state["_aviso_regras"] = mensagem
     if abrir is not None:
@@ -288,21 +303,8 @@ with st.expander("Público (filtros)", expanded=True):
         key=f"{PREFIXO}tags_out",
     )
     coluna_min, coluna_max, coluna_ticket = st.columns(3)
-    ltv_min = coluna_min.number_input(
-        "LTV mínimo (R$)",
-        min_value=0,
-        max_value=10_000_000,
-        step=100,
-        value=None,
-        key=f"{PREFIXO}ltv_min",
-    )
-    ltv_max = coluna_max.number_input(
-        "LTV máximo (R$)",
-        min_value=0,
-        max_value=10_000_000,
-        step=100,
-        value=None,
-        key=f"{PREFIXO}ltv_max",
+    ltv_min, ltv_max = _intervalo(
+        (coluna_min, coluna_max), ("LTV mínimo (R$)", "LTV máximo (R$)"), "ltv", 10_000_000, 100
     )
     ticket = coluna_ticket.selectbox(
         "Ticket da oferta",
@@ -317,22 +319,8 @@ with st.expander("Público (filtros)", expanded=True):
         placeholder="Qualquer status",
         key=f"{PREFIXO}status",
     )
-    coluna_saude_min, coluna_saude_max = st.columns(2)
-    saude_min = coluna_saude_min.number_input(
-        "Saúde mínima (0–100)",
-        min_value=0,
-        max_value=100,
-        step=5,
-        value=None,
-        key=f"{PREFIXO}saude_min",
-    )
-    saude_max = coluna_saude_max.number_input(
-        "Saúde máxima (0–100)",
-        min_value=0,
-        max_value=100,
-        step=5,
-        value=None,
-        key=f"{PREFIXO}saude_max",
+    saude_min, saude_max = _intervalo(
+        st.columns(2), ("Saúde mínima (0–100)", "Saúde máxima (0–100)"), "saude", 100, 5
     )
     st.caption(
         "Saúde: o score de 0 a 100 da matrícula ativa do aluno no produto (o detalhe fica no "
