@@ -1,6 +1,6 @@
 """Command line for operators and cron.
 
-``python -m services.cli {migrate, config, user, sync, rules, dispatch, demo, lgpd}``.
+``python -m services.cli {migrate, config, user, sync, rules, dispatch, webhooks, demo, lgpd}``.
 """
 
 from __future__ import annotations
@@ -198,6 +198,34 @@ def _dispatch(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _limite_positivo(valor: str) -> int:
+    """An argparse type: a whole number of at least 1 (pt-BR message otherwise)."""
+    if not valor.isascii() or not valor.isdigit() or int(valor) < 1:
+        raise argparse.ArgumentTypeError(
+            f"use um número inteiro maior que zero (recebido: {valor!r})"
+        )
+    return int(valor)
+
+
+def _webhooks_reprocessar(args: argparse.Namespace) -> int:
+    from services import webhook_reprocesso
+
+    barra = BarraTerminal()
+    try:
+        job = webhook_reprocesso.executar_reprocessamento(
+            iniciado_por="cli", limite=args.limite, observador=barra
+        )
+    finally:
+        barra.fim()
+    with UnidadeDeTrabalho() as uow:
+        restantes = webhook_reprocesso.contar_pendentes(uow.session)
+    print(
+        f"Webhooks reprocessados: {_resumo(job.resultado)}; "
+        f"ainda prontos={restantes['prontos']}, aguardando nova tentativa={restantes['aguardando']}"
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from services import demo
 
@@ -318,6 +346,19 @@ def construir_parser() -> argparse.ArgumentParser:
         func=_rules
     )
     sub.add_parser("dispatch", help="envia os itens aprovados da fila").set_defaults(func=_dispatch)
+
+    wh = sub.add_parser("webhooks", help="eventos recebidos da Hotmart e da Meta")
+    wh_sub = wh.add_subparsers(dest="acao", required=True)
+    p_rep = wh_sub.add_parser(
+        "reprocessar", help="aplica de novo os eventos cuja aplicação falhou (cron)"
+    )
+    p_rep.add_argument(
+        "--limite",
+        type=_limite_positivo,
+        default=500,
+        help="no máximo N eventos nesta execução (padrão 500)",
+    )
+    p_rep.set_defaults(func=_webhooks_reprocessar)
 
     p_demo = sub.add_parser("demo", help="carrega dados de demonstração pelo sandbox")
     p_demo.add_argument("--alunos", type=int, default=500)

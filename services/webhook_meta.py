@@ -163,72 +163,79 @@ def _assinatura_valida(corpo: bytes, cabecalho: str | None, segredo: str) -> boo
 
 
 def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
-    """Signature over the raw body, raw storage (deduplicated by the body's hash), then apply."""
-    try:
-        with UnidadeDeTrabalho() as uow:
+    """Signature over the raw body, then the raw event stored (deduplicated by the body's hash)
+    and applied in one transaction: the apply runs in a savepoint, so a failing apply still
+    keeps the raw row with its error (queued for reprocessing when the failure is transient)."""
+    from services import webhook_reprocesso  # imports this module
+
+    with UnidadeDeTrabalho() as uow:
+        try:
             segredo = config.obter(uow.session, "meta_app_secret")
-    except ChaveSecretaErro:
-        _log.error("App secret ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
-        return 503, {"erro": "credencial indisponível"}
-    if not segredo:
-        return 401, {"erro": "app secret não configurado"}
-    if not _assinatura_valida(corpo, assinatura, segredo):
-        return 401, {"erro": "assinatura inválida ou ausente"}
-    evento_id = hashlib.sha256(corpo).hexdigest()  # Meta sends no event id: the body is one
-    try:
-        payload = webhooks.ler_json(corpo)
-    except (ValueError, RecursionError):
-        webhooks.armazenar(
-            origem="meta",
-            evento_id=evento_id,
-            tipo=None,
-            payload=None,
-            corpo=corpo,
-            erro="JSON malformado",
+        except ChaveSecretaErro:
+            _log.error("App secret ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
+            return 503, {"erro": "credencial indisponível"}
+        if not segredo:
+            return 401, {"erro": "app secret não configurado"}
+        if not _assinatura_valida(corpo, assinatura, segredo):
+            return 401, {"erro": "assinatura inválida ou ausente"}
+        evento_id = hashlib.sha256(corpo).hexdigest()  # Meta sends no event id: the body is one
+        try:
+            payload = webhooks.ler_json(corpo)
+        except (ValueError, RecursionError):
+            payload, erro = None, "JSON malformado"
+        else:
+            erro = None if isinstance(payload, dict) else "o corpo deve ser um objeto JSON"
+        if erro:
+            webhooks.armazenar(
+                origem="meta",
+                evento_id=evento_id,
+                tipo=None,
+                payload=payload,
+                corpo=corpo,
+                erro=erro,
+            )
+            return 400, {"erro": erro}
+        campos = sorted(
+            {
+                str(m.get("field"))
+                for e in _lista(payload.get("entry"))
+                if isinstance(e, dict)
+                for m in _lista(e.get("changes"))
+                if isinstance(m, dict)
+            }
         )
-        return 400, {"erro": "JSON malformado"}
-    if not isinstance(payload, dict):
-        webhooks.armazenar(
+        if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
+            registro = webhooks.armazenar(
+                origem="meta",
+                evento_id=evento_id,
+                tipo=",".join(campos),
+                payload=payload,
+                corpo=corpo,
+                erro=TEXTO_INVALIDO,
+            )
+            if registro is None:
+                return 200, {"status": "duplicado"}
+            return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
+        registro = webhooks.gravar(
+            uow.session,
             origem="meta",
             evento_id=evento_id,
-            tipo=None,
+            tipo=",".join(campos),
             payload=payload,
             corpo=corpo,
-            erro="o corpo deve ser um objeto JSON",
         )
-        return 400, {"erro": "o corpo deve ser um objeto JSON"}
-    campos = sorted(
-        {
-            str(m.get("field"))
-            for e in _lista(payload.get("entry"))
-            if isinstance(e, dict)
-            for m in _lista(e.get("changes"))
-            if isinstance(m, dict)
-        }
-    )
-    invalido = webhooks.texto_invalido(payload)
-    registro = webhooks.armazenar(
-        origem="meta",
-        evento_id=evento_id,
-        tipo=",".join(campos),
-        payload=payload,
-        corpo=corpo,
-        erro=TEXTO_INVALIDO if invalido else None,
-    )
-    if registro is None:
-        return 200, {"status": "duplicado"}
-    if invalido:  # kept raw; applying it would fail in PostgreSQL
-        return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
-    try:
-        with UnidadeDeTrabalho() as uow:
-            resultado = aplicar(uow.session, payload)
-            webhooks.marcar(uow.session, registro)
-            uow.commit()
-    except Exception as exc:  # noqa: BLE001 - the raw event is kept for reprocessing
-        _log.exception("Falha ao aplicar o webhook da Meta %s", registro)
-        webhooks.marcar_erro(registro, f"{type(exc).__name__}: {exc}")
+        if registro is None:
+            return 200, {"status": "duplicado"}
+        desfecho = webhook_reprocesso.processar_registrado(
+            uow.session, origem="meta", registro=registro, payload=payload
+        )
+        uow.commit()
+    if desfecho.permanente:
+        # 200: Meta would deliver the same invalid body again on any other answer.
+        return 200, {"status": "armazenado", "erro": f"evento inválido: {desfecho.erro}"}
+    if desfecho.erro:
         return 200, {"status": "armazenado", "erro": "falha ao processar; será reprocessado"}
-    return 200, {"status": "processado", **resultado}
+    return 200, {"status": "processado", **desfecho.resultado}
 
 
 async def webhook_meta_post(request: Request) -> JSONResponse:
