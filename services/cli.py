@@ -208,17 +208,17 @@ def _limite_positivo(valor: str) -> int:
 
 
 def _webhooks_reprocessar(args: argparse.Namespace) -> int:
-    from services import webhook_reprocesso
+    from services import eventos_webhook
 
     barra = BarraTerminal()
     try:
-        job = webhook_reprocesso.executar_reprocessamento(
+        job = eventos_webhook.executar_reprocessamento(
             iniciado_por="cli", limite=args.limite, observador=barra
         )
     finally:
         barra.fim()
     with UnidadeDeTrabalho() as uow:
-        restantes = webhook_reprocesso.contar_pendentes(uow.session)
+        restantes = eventos_webhook.contar_pendentes(uow.session)
     print(
         f"Webhooks reprocessados: {_resumo(job.resultado)}; "
         f"ainda prontos={restantes['prontos']}, aguardando nova tentativa={restantes['aguardando']}"

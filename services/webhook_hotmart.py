@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from db.uow import UnidadeDeTrabalho
-from services import config, webhook_reprocesso, webhooks
+from services import config, eventos_webhook, webhooks
 from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
         hottok = payload["hottok"]  # some deliveries carry it in the body instead
     with UnidadeDeTrabalho() as uow:
         try:
-            esperado = config.obter(uow.session, "hotmart_hottok")
+            esperado = config.obter_recente(uow.session, "hotmart_hottok")
         except ChaveSecretaErro:
             _log.error("Hottok ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
             return _resposta(503, erro="credencial indisponível")
@@ -99,20 +99,11 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             if registro is None:
                 return _resposta(200, status="duplicado")
             return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
-        registro = webhooks.gravar(
-            uow.session,
-            origem="hotmart",
-            evento_id=evento_id,
-            tipo=tipo,
-            payload=payload,
-            corpo=corpo,
+        desfecho = eventos_webhook.gravar_e_aplicar(
+            uow, origem="hotmart", evento_id=evento_id, tipo=tipo, payload=payload
         )
-        if registro is None:
+        if desfecho is None:
             return _resposta(200, status="duplicado")
-        desfecho = webhook_reprocesso.processar_registrado(
-            uow.session, origem="hotmart", registro=registro, payload=payload
-        )
-        uow.commit()
     if desfecho.permanente:
         return _resposta(400, erro=desfecho.erro, armazenado=True)
     if desfecho.erro:

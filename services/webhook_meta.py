@@ -73,6 +73,8 @@ def variantes_telefone(wa_id: str) -> list[str]:
 
 
 def _optout(session: Session, mensagens: list[dict], contatos: list[dict]) -> int:
+    if not mensagens:
+        return 0  # a status delivery: no setting to read
     palavras = {
         _normalizar_texto(p)
         for p in (config.obter(session, "optout_palavras") or "").split(",")
@@ -166,11 +168,11 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
     """Signature over the raw body, then the raw event stored (deduplicated by the body's hash)
     and applied in one transaction: the apply runs in a savepoint, so a failing apply still
     keeps the raw row with its error (queued for reprocessing when the failure is transient)."""
-    from services import webhook_reprocesso  # imports this module
+    from services import eventos_webhook  # imports this module
 
     with UnidadeDeTrabalho() as uow:
         try:
-            segredo = config.obter(uow.session, "meta_app_secret")
+            segredo = config.obter_recente(uow.session, "meta_app_secret")
         except ChaveSecretaErro:
             _log.error("App secret ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
             return 503, {"erro": "credencial indisponível"}
@@ -216,20 +218,11 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
             if registro is None:
                 return 200, {"status": "duplicado"}
             return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
-        registro = webhooks.gravar(
-            uow.session,
-            origem="meta",
-            evento_id=evento_id,
-            tipo=",".join(campos),
-            payload=payload,
-            corpo=corpo,
+        desfecho = eventos_webhook.gravar_e_aplicar(
+            uow, origem="meta", evento_id=evento_id, tipo=",".join(campos), payload=payload
         )
-        if registro is None:
+        if desfecho is None:
             return 200, {"status": "duplicado"}
-        desfecho = webhook_reprocesso.processar_registrado(
-            uow.session, origem="meta", registro=registro, payload=payload
-        )
-        uow.commit()
     if desfecho.permanente:
         # 200: Meta would deliver the same invalid body again on any other answer.
         return 200, {"status": "armazenado", "erro": f"evento inválido: {desfecho.erro}"}

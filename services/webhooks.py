@@ -86,6 +86,18 @@ def _parametros(
     }
 
 
+_GRAVAR = text(
+    """
+    INSERT INTO eventos_webhook (origem, evento_id, tipo, payload, erro, processado_em,
+                                 tentativas, reprocessar_em)
+    VALUES (:origem, :evento_id, :tipo, CAST(:payload AS jsonb), :erro, now(), 1,
+            CASE WHEN :transitorio THEN now() END)
+    ON CONFLICT (origem, evento_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
 def gravar(
     session: Session,
     *,
@@ -93,16 +105,21 @@ def gravar(
     evento_id: str | None,
     tipo: str | None,
     payload: Any,
-    corpo: bytes,
+    erro: str | None = None,
+    transitorio: bool = False,
 ) -> int | None:
-    """Store one parsed raw event in the caller's transaction; None when it is a duplicate.
+    """Store one parsed raw event in the caller's transaction as processed by this first
+    attempt (with its error, queued for reprocessing when ``transitorio``); None when it is a
+    duplicate.
 
-    The payload must hold only text PostgreSQL can store (see ``texto_invalido``). A duplicate
-    delivered while the first is still being applied waits for it (the unique key), so it is
-    answered only once the first is committed or rolled back.
+    The caller applies the event in the same transaction, so the row commits with its effect
+    or not at all. The payload must hold only text PostgreSQL can store (``texto_invalido``).
+    A duplicate delivered while the first is still being applied waits on the unique key, so
+    it is answered once the first is committed or rolled back.
     """
-    parametros = _parametros(origem, evento_id, tipo, payload, corpo, None, None)
-    return session.execute(_INSERIR, parametros).scalar()
+    parametros = _parametros(origem, evento_id, tipo, payload, b"", erro, None)
+    parametros["transitorio"] = transitorio
+    return session.execute(_GRAVAR, parametros).scalar()
 
 
 def armazenar(

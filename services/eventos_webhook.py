@@ -86,6 +86,35 @@ def processar_registrado(session: Session, *, origem: str, registro: int, payloa
     return Desfecho(resultado)
 
 
+def gravar_e_aplicar(
+    uow: UnidadeDeTrabalho, *, origem: str, evento_id: str, tipo: str | None, payload: dict
+) -> Desfecho | None:
+    """A delivery: store the raw event and apply it in the unit of work's transaction, one
+    commit; None when the event is a duplicate.
+
+    When the apply fails, everything is rolled back and the raw event is stored again on its
+    own with the error (queued for reprocessing when the failure is transient). No savepoint on
+    this hot path: the failure path pays for the second insert instead.
+    """
+    session = uow.session
+    dados = {"origem": origem, "evento_id": evento_id, "tipo": tipo, "payload": payload}
+    if webhooks.gravar(session, **dados) is None:
+        return None
+    try:
+        resultado = aplicar_evento(session, origem, payload)
+        uow.commit()
+        return Desfecho(resultado)
+    except Exception as exc:  # noqa: BLE001 - recorded on the raw row below
+        uow.rollback()
+        erro, permanente = classificar(exc)
+        if not permanente:
+            _log.exception("Falha ao aplicar o evento %s de %s", evento_id, origem)
+    if webhooks.gravar(session, **dados, erro=erro, transitorio=not permanente) is None:
+        return None  # a redelivery stored it meanwhile: its outcome stands
+    uow.commit()
+    return Desfecho(None, erro, permanente)
+
+
 _PENDENTES = f"""
 SELECT id, origem, payload
   FROM eventos_webhook

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from db.uow import UnidadeDeTrabalho
-from services import config, consentimento, webhook_reprocesso, webhooks, whatsapp_status
+from services import config, consentimento, eventos_webhook, webhooks, whatsapp_status
 from services import hotmart_espelho as espelho
 from services.demo_data import gerar_dataset
 from services.sandbox import hotmart_webhooks as pb
@@ -119,7 +119,7 @@ def test_a_postback_that_failed_once_is_applied_exactly_once_by_reprocessing(
     # … and Hotmart's redelivery is still a duplicate: the stored event is the one to retry.
     assert _postar_hotmart(cliente_app, evento).json() == {"status": "duplicado"}
 
-    assert webhook_reprocesso.reprocessar() == {
+    assert eventos_webhook.reprocessar() == {
         "aplicados": 1,
         "falharam": 0,
         "desistidos": 0,
@@ -133,7 +133,7 @@ def test_a_postback_that_failed_once_is_applied_exactly_once_by_reprocessing(
     assert linha.erro is None and linha.tentativas == 2 and linha.reprocessar_em is None
 
     # A second run and a further redelivery change nothing.
-    assert webhook_reprocesso.reprocessar()["aplicados"] == 0
+    assert eventos_webhook.reprocessar()["aplicados"] == 0
     assert _postar_hotmart(cliente_app, evento).json() == {"status": "duplicado"}
     assert _um(segredos, "SELECT count(*) AS n FROM transacoes").n == 1
     assert _um(segredos, "SELECT count(*) AS n FROM eventos_webhook").n == 1
@@ -170,8 +170,8 @@ def test_an_opt_out_that_failed_once_revokes_consent_exactly_once(
         assert consentimento.tem_consentimento(uow.session, aluno_com_celular)
     assert _postar_meta(cliente_app, corpo).json() == {"status": "duplicado"}
 
-    assert webhook_reprocesso.reprocessar()["aplicados"] == 1
-    assert webhook_reprocesso.reprocessar()["aplicados"] == 0
+    assert eventos_webhook.reprocessar()["aplicados"] == 1
+    assert eventos_webhook.reprocessar()["aplicados"] == 0
     with UnidadeDeTrabalho() as uow:
         assert not consentimento.tem_consentimento(uow.session, aluno_com_celular)
     revogacoes = _um(segredos, "SELECT count(*) AS n FROM consentimentos WHERE NOT concedido")
@@ -225,7 +225,7 @@ def test_an_invalid_payload_keeps_its_reason_and_is_never_retried(cliente_app, s
     antes = _evento(segredos, "evt-invalido")
     assert antes.erro and antes.reprocessar_em is None
 
-    assert webhook_reprocesso.reprocessar() == {
+    assert eventos_webhook.reprocessar() == {
         "aplicados": 0,
         "falharam": 0,
         "desistidos": 0,
@@ -256,12 +256,12 @@ def test_an_event_stored_but_never_processed_is_picked_up_once_it_is_old_enough(
             {"p": json.dumps({**valido, "id": "evt-em-voo"})},
         )
 
-    resultado = webhook_reprocesso.reprocessar()
+    resultado = eventos_webhook.reprocessar()
     assert resultado["aplicados"] == 1 and resultado["invalidos"] == 1
     assert _um(segredos, "SELECT count(*) AS n FROM transacoes").n == 1
     assert "data" in _evento(segredos, "evt-x").erro
     assert _evento(segredos, "evt-em-voo").processado_em is None  # left to its own request
-    assert webhook_reprocesso.reprocessar() == {
+    assert eventos_webhook.reprocessar() == {
         "aplicados": 0,
         "falharam": 0,
         "desistidos": 0,
@@ -278,7 +278,7 @@ def test_a_fault_that_never_goes_away_is_given_up_after_the_last_attempt(
     desistidos = 0
     for _ in range(webhooks.MAXIMO_TENTATIVAS + 3):
         _vencer_esperas(segredos)
-        desistidos += webhook_reprocesso.reprocessar()["desistidos"]
+        desistidos += eventos_webhook.reprocessar()["desistidos"]
     linha = _evento(segredos, evento["id"])
     assert desistidos == 1 and linha.tentativas == webhooks.MAXIMO_TENTATIVAS
     assert linha.reprocessar_em is None and linha.erro.startswith("OperationalError")
@@ -289,8 +289,8 @@ def test_the_waits_between_attempts_grow(cliente_app, segredos, exemplos, monkey
     evento = exemplos["PURCHASE_APPROVED"]
     _falhar(monkeypatch, espelho, "recalcular_ltv", vezes=3)
     _postar_hotmart(cliente_app, evento)
-    assert webhook_reprocesso.reprocessar()["falharam"] == 1  # attempt 2: due at once
-    assert webhook_reprocesso.reprocessar()["falharam"] == 0  # attempt 3 waits 2 minutes
+    assert eventos_webhook.reprocessar()["falharam"] == 1  # attempt 2: due at once
+    assert eventos_webhook.reprocessar()["falharam"] == 0  # attempt 3 waits 2 minutes
     espera = _um(
         segredos,
         "SELECT round(extract(epoch FROM reprocessar_em - now()) / 60) AS m FROM eventos_webhook",
