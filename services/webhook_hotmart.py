@@ -10,13 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from db.uow import UnidadeDeTrabalho
-from services import config, eventos_webhook, webhooks
+from services import config, eventos_webhook, gravacao_em_grupo, hotmart_postback, webhooks
 from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
 LIMITE_ID = 200  # eventos_webhook.evento_id; Hotmart's ids are UUIDs
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
+# Purchase events are committed in groups by one writer thread (gravacao_em_grupo).
+GRUPO_LIGADO = True
 
 
 def _resposta(codigo: int, **corpo) -> tuple[int, dict]:
@@ -99,9 +101,23 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             if registro is None:
                 return _resposta(200, status="duplicado")
             return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
-        desfecho = eventos_webhook.gravar_e_aplicar(
-            uow, origem="hotmart", evento_id=evento_id, tipo=tipo, payload=payload
-        )
+        compra = hotmart_postback.preparar_compra(payload) if GRUPO_LIGADO else None
+        if compra is not None:
+            transacao = compra["transacoes"][0]
+            chaves = {f"t:{transacao['id']}"}
+            if transacao["subscriber_code"]:
+                chaves.add(f"s:{transacao['subscriber_code']}")
+            desfecho = gravacao_em_grupo.GRAVADOR_HOTMART.gravar(
+                evento_id=evento_id,
+                tipo=tipo,
+                payload=payload,
+                dados=compra,
+                chaves=frozenset(chaves),
+            )
+        else:
+            desfecho = eventos_webhook.gravar_e_aplicar(
+                uow, origem="hotmart", evento_id=evento_id, tipo=tipo, payload=payload
+            )
         if desfecho is None:
             return _resposta(200, status="duplicado")
     if desfecho.permanente:

@@ -21,6 +21,8 @@ from services.cripto import ChaveSecretaErro
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
+# Status-only deliveries are committed in groups by one writer thread (gravacao_em_grupo).
+GRUPO_LIGADO = True
 
 
 # ---- handshake ----------------------------------------------------------------------------
@@ -144,6 +146,33 @@ def aplicar(session: Session, payload: dict) -> dict[str, int]:
     return resultado
 
 
+def somente_status(payload: dict) -> list[dict] | None:
+    """The normalised statuses of a delivery that carries nothing else ``aplicar`` acts on (no
+    inbound message, no template update), else None: such deliveries may be written in a group
+    (services.gravacao_em_grupo) with the same effect as ``aplicar``."""
+    statuses = []
+    for entrada in _lista(payload.get("entry")):
+        for mudanca in _lista(_objeto(entrada).get("changes")):
+            campo, valor = _objeto(mudanca).get("field"), _objeto(mudanca).get("value")
+            if not isinstance(valor, dict):
+                continue
+            if campo == "messages":
+                if _lista(valor.get("messages")):
+                    return None
+                statuses += [
+                    n
+                    for n in (
+                        whatsapp_status.normalizar(s)
+                        for s in _lista(valor.get("statuses"))
+                        if isinstance(s, dict)
+                    )
+                    if n
+                ]
+            elif campo == "message_template_status_update" and isinstance(valor.get("event"), str):
+                return None
+    return statuses
+
+
 def _lista(valor: object) -> list:
     """A JSON array of the payload, or [] when the field is missing or of another type."""
     return valor if isinstance(valor, list) else []
@@ -168,7 +197,7 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
     """Signature over the raw body, then the raw event stored (deduplicated by the body's hash)
     and applied in one transaction: the apply runs in a savepoint, so a failing apply still
     keeps the raw row with its error (queued for reprocessing when the failure is transient)."""
-    from services import eventos_webhook  # imports this module
+    from services import eventos_webhook, gravacao_em_grupo  # both import this module
 
     with UnidadeDeTrabalho() as uow:
         try:
@@ -218,9 +247,15 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
             if registro is None:
                 return 200, {"status": "duplicado"}
             return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
-        desfecho = eventos_webhook.gravar_e_aplicar(
-            uow, origem="meta", evento_id=evento_id, tipo=",".join(campos), payload=payload
-        )
+        statuses = somente_status(payload)
+        if statuses is not None and GRUPO_LIGADO:
+            desfecho = gravacao_em_grupo.GRAVADOR_META.gravar(
+                evento_id=evento_id, tipo=",".join(campos), payload=payload, dados=statuses
+            )
+        else:
+            desfecho = eventos_webhook.gravar_e_aplicar(
+                uow, origem="meta", evento_id=evento_id, tipo=",".join(campos), payload=payload
+            )
         if desfecho is None:
             return 200, {"status": "duplicado"}
     if desfecho.permanente:

@@ -94,8 +94,14 @@ def normalizar(status: dict) -> dict | None:
 
 def aplicar(session: Session, statuses: list[dict]) -> dict[str, int]:
     """Apply normalised statuses: update logged messages, park the others."""
+    atualizados, estacionados = aplicar_detalhado(session, statuses)
+    return {"aplicados": len(atualizados), "estacionados": len(estacionados)}
+
+
+def aplicar_detalhado(session: Session, statuses: list[dict]) -> tuple[list[str], list[str]]:
+    """``aplicar`` returning the wamids of the messages updated and of the statuses parked."""
     if not statuses:
-        return {"aplicados": 0, "estacionados": 0}
+        return [], []
     _travar(session, (s["wamid"] for s in statuses))
     # One statement: both parts see the same snapshot, taken after the locks above.
     linha = session.execute(
@@ -112,15 +118,15 @@ def aplicar(session: Session, statuses: list[dict]) -> dict[str, int]:
                  WHERE NOT EXISTS (SELECT 1 FROM logs_disparo l
                                     WHERE l.mensagem_id_whatsapp = x.wamid)
                 ON CONFLICT (mensagem_id_whatsapp, status) DO NOTHING
-                RETURNING 1
+                RETURNING mensagem_id_whatsapp
             )
-            SELECT (SELECT count(*) FROM atualizados) AS aplicados,
-                   (SELECT count(*) FROM estacionados) AS estacionados
+            SELECT ARRAY(SELECT mensagem_id_whatsapp FROM atualizados) AS atualizados,
+                   ARRAY(SELECT mensagem_id_whatsapp FROM estacionados) AS estacionados
             """
         ),
         {"statuses": json.dumps(statuses)},
     ).one()
-    return {"aplicados": linha.aplicados, "estacionados": linha.estacionados}
+    return list(linha.atualizados), list(linha.estacionados)
 
 
 def aplicar_estacionados(session: Session, wamid: str) -> int:

@@ -106,11 +106,12 @@ def test_a_postback_that_failed_once_is_applied_exactly_once_by_reprocessing(
 ):
     evento = exemplos["PURCHASE_APPROVED"]
     transacao = evento["data"]["purchase"]["transaction"]
-    falhas = _falhar(monkeypatch, espelho, "recalcular_ltv")
+    # Twice: the group write of purchase events, then its one-by-one fallback.
+    falhas = _falhar(monkeypatch, espelho, "recalcular_ltv", vezes=2)
 
     resposta = _postar_hotmart(cliente_app, evento)
     assert resposta.status_code == 202 and resposta.json()["status"] == "armazenado"
-    assert falhas["falhas"] == 1
+    assert falhas["falhas"] == 2
     linha = _evento(segredos, evento["id"])
     assert linha.erro.startswith("OperationalError") and linha.tentativas == 1
     assert linha.reprocessar_em is not None
@@ -205,7 +206,8 @@ def test_a_meta_status_that_failed_once_is_applied_by_the_cli(
         timestamp=1_780_000_000,
         recipient_id=CELULAR,
     )
-    _falhar(monkeypatch, whatsapp_status, "aplicar")
+    # Twice: the group write of status deliveries, then its one-by-one fallback.
+    _falhar(monkeypatch, whatsapp_status, "aplicar_detalhado", vezes=2)
     assert _postar_meta(cliente_app, corpo).json()["status"] == "armazenado"
     entrega = "SELECT status_entrega FROM logs_disparo WHERE mensagem_id_whatsapp = :w"
     assert _um(segredos, entrega, w=wamid).status_entrega == "accepted"
@@ -287,7 +289,7 @@ def test_a_fault_that_never_goes_away_is_given_up_after_the_last_attempt(
 
 def test_the_waits_between_attempts_grow(cliente_app, segredos, exemplos, monkeypatch):
     evento = exemplos["PURCHASE_APPROVED"]
-    _falhar(monkeypatch, espelho, "recalcular_ltv", vezes=3)
+    _falhar(monkeypatch, espelho, "recalcular_ltv", vezes=3)  # group, alone, then attempt 2
     _postar_hotmart(cliente_app, evento)
     assert eventos_webhook.reprocessar()["falharam"] == 1  # attempt 2: due at once
     assert eventos_webhook.reprocessar()["falharam"] == 0  # attempt 3 waits 2 minutes
@@ -323,3 +325,151 @@ def test_upgrading_to_version_10_queues_the_old_transient_failures_only(banco):
         linhas = conn.execute(text("SELECT evento_id, reprocessar_em FROM eventos_webhook")).all()
     filas = {linha.evento_id: linha.reprocessar_em is not None for linha in linhas}
     assert filas == {"antigo-1": True, "antigo-2": False, "antigo-3": False}
+
+
+def _logs(banco, quantos: int) -> list[str]:
+    wamids = [f"wamid.grupo.{i}.{uuid.uuid4().hex}" for i in range(quantos)]
+    with banco.begin() as conn:
+        aluno = conn.execute(
+            text("INSERT INTO alunos (nome, email) VALUES ('Bia', 'bia@x.com') RETURNING id")
+        ).scalar()
+        tpl = conn.execute(
+            text(
+                "INSERT INTO templates (nome_meta, idioma, status_meta) "
+                "VALUES ('grupo', 'pt_BR', 'APPROVED') RETURNING id"
+            )
+        ).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO logs_disparo (aluno_id, template_id, mensagem_id_whatsapp, "
+                "status_entrega) SELECT :a, :t, w, 'accepted' FROM unnest(CAST(:ws AS text[])) w"
+            ),
+            {"a": aluno, "t": tpl, "ws": wamids},
+        )
+    return wamids
+
+
+def _corpo_status(wamid: str, status: str, ts: int) -> bytes:
+    return serializar(
+        corpo_status(
+            waba_id="1",
+            phone_number_id="2",
+            telefone_exibicao="5511400",
+            wamid=wamid,
+            status=status,
+            timestamp=ts,
+            recipient_id=CELULAR,
+        )
+    )
+
+
+def _em_paralelo(corpos: list[bytes]) -> list[tuple[int, dict]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services import webhook_meta
+
+    with ThreadPoolExecutor(32) as grupo:
+        return list(grupo.map(lambda c: webhook_meta.processar(c, assinar(c, SEGREDO)), corpos))
+
+
+def test_concurrent_status_deliveries_grouped_are_all_stored_and_applied_in_order(segredos):
+    wamids = _logs(segredos, 60)
+    # Every message gets sent, delivered and read out of order, and one delivery twice.
+    corpos = [
+        _corpo_status(w, status, ts)
+        for w in wamids
+        for status, ts in [("read", 1_780_000_300), ("sent", 1_780_000_100)]
+    ] + [_corpo_status(w, "delivered", 1_780_000_200) for w in wamids]
+    corpos.append(corpos[0])
+    respostas = _em_paralelo(corpos)
+    estados = [r[1]["status"] for r in respostas]
+    assert estados.count("processado") == len(corpos) - 1 and estados.count("duplicado") == 1
+    linhas = _um(
+        segredos,
+        "SELECT count(*) FILTER (WHERE status_entrega = 'read' AND enviado_em IS NOT NULL "
+        "AND entregue_em IS NOT NULL AND lido_em IS NOT NULL) AS lidos FROM logs_disparo",
+    )
+    assert linhas.lidos == len(wamids)
+    eventos = _um(
+        segredos,
+        "SELECT count(*) AS n, count(*) FILTER (WHERE erro IS NULL AND tentativas = 1) AS ok "
+        "FROM eventos_webhook",
+    )
+    assert eventos.n == eventos.ok == len(corpos) - 1
+
+
+def test_one_poisoned_delivery_in_a_group_does_not_take_the_others_down(segredos, monkeypatch):
+    wamids = _logs(segredos, 40)
+    original = whatsapp_status.aplicar_detalhado
+
+    def envenenado(session, statuses):
+        if any(s["wamid"] == wamids[0] for s in statuses):
+            raise _falha_de_banco()
+        return original(session, statuses)
+
+    monkeypatch.setattr(whatsapp_status, "aplicar_detalhado", envenenado)
+    respostas = _em_paralelo([_corpo_status(w, "delivered", 1_780_000_200) for w in wamids])
+    assert all(codigo == 200 for codigo, _ in respostas)
+    assert [r["status"] for _, r in respostas].count("armazenado") == 1
+    entregues = _um(
+        segredos, "SELECT count(*) AS n FROM logs_disparo WHERE status_entrega = 'delivered'"
+    )
+    assert entregues.n == len(wamids) - 1
+    assert _um(segredos, "SELECT count(*) AS n FROM eventos_webhook").n == len(wamids)
+    monkeypatch.setattr(whatsapp_status, "aplicar_detalhado", original)
+    assert eventos_webhook.reprocessar()["aplicados"] == 1
+    entregues = _um(
+        segredos, "SELECT count(*) AS n FROM logs_disparo WHERE status_entrega = 'delivered'"
+    )
+    assert entregues.n == len(wamids)
+
+
+def _compra(base: dict, i: int, **mudancas) -> dict:
+    evento = json.loads(json.dumps(base))
+    evento["id"] = f"evt-grupo-{i}"
+    evento["data"]["buyer"]["email"] = f"comprador{i}@example.com"
+    evento["data"]["buyer"]["document"] = None
+    evento["data"]["purchase"]["transaction"] = f"HP{i:014d}"
+    for caminho, valor in mudancas.items():
+        alvo = evento
+        *pais, ultimo = caminho.split("__")
+        for pai in pais:
+            alvo = alvo[pai]
+        alvo[ultimo] = valor
+    return evento
+
+
+def test_concurrent_postbacks_grouped_keep_every_sale_and_the_lifecycle(segredos, exemplos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services import webhook_hotmart
+
+    base = exemplos["PURCHASE_APPROVED"]
+    eventos = [_compra(base, i) for i in range(60)]
+    # The same sale refunded and approved in the same burst: it must end refunded.
+    reembolso = _compra(base, 7, event="PURCHASE_REFUNDED", data__purchase__status="REFUNDED")
+    reembolso["id"] = "evt-grupo-7-reembolso"
+    # A value no column takes: only this event fails, for good.
+    veneno = _compra(base, 99, data__purchase__price={"value": 1e15, "currency_value": "BRL"})
+    corpos = [json.dumps(e).encode() for e in [*eventos, reembolso, veneno, eventos[3]]]
+    with ThreadPoolExecutor(32) as grupo:
+        respostas = list(grupo.map(lambda c: webhook_hotmart.processar(c, HOTTOK), corpos))
+    codigos = sorted(codigo for codigo, _ in respostas)
+    assert codigos.count(200) == len(corpos) - 1 and codigos.count(400) == 1
+    assert [r.get("status") for _, r in respostas].count("duplicado") == 1
+    vendas = _um(
+        segredos,
+        "SELECT count(*) AS n, count(DISTINCT aluno_id) AS alunos, "
+        "count(*) FILTER (WHERE status = 'REFUNDED') AS reembolsadas FROM transacoes",
+    )
+    assert (vendas.n, vendas.alunos, vendas.reembolsadas) == (60, 60, 1)
+    assert _um(segredos, "SELECT status FROM transacoes WHERE id = :t", t=f"HP{7:014d}").status == (
+        "REFUNDED"
+    )
+    assert _um(segredos, "SELECT count(*) AS n FROM alunos WHERE ltv_total > 0").n == 59
+    eventos_gravados = _um(
+        segredos,
+        "SELECT count(*) AS n, count(*) FILTER (WHERE erro IS NOT NULL "
+        "AND reprocessar_em IS NULL) AS invalidos FROM eventos_webhook",
+    )
+    assert (eventos_gravados.n, eventos_gravados.invalidos) == (len(corpos) - 1, 1)
