@@ -26,14 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from db.engine import DatabaseIndisponivel, verificar_conexao
 from db.uow import UnidadeDeTrabalho
 from services import eventos_webhook, hotmart_postback, webhooks, whatsapp_status
 from services.eventos_webhook import Desfecho
 
 _log = logging.getLogger(__name__)
 MAXIMO_LOTE = 200
+ESPERA_MAXIMA_S = 60.0  # a request never waits longer for its group
 
 _INSERIR_LOTE = text(
     """
@@ -93,7 +96,9 @@ class GravadorEmGrupo:
         pedido = _Pedido(evento_id, tipo, payload, dados, chaves)
         self._iniciar()
         self._fila.put(pedido)
-        pedido.pronto.wait()
+        if not pedido.pronto.wait(ESPERA_MAXIMA_S):
+            # Answered 503: the provider delivers again, and a late commit makes that a duplicate.
+            raise DatabaseIndisponivel("gravação dos webhooks sem resposta do banco de dados")
         if pedido.excecao is not None:
             raise pedido.excecao
         return pedido.desfecho
@@ -118,9 +123,14 @@ class GravadorEmGrupo:
                     break
             try:
                 adiados = self._gravar_lote(lote)
-            except Exception:  # noqa: BLE001 - fall back to one delivery at a time
-                _log.warning("Gravação em grupo de %s webhooks falhou; um a um", len(lote))
-                adiados = lote
+            except Exception as exc:  # noqa: BLE001 - fall back to one delivery at a time
+                if _sem_banco(exc):  # every one of them would fail the same way: 503 at once
+                    for pedido in lote:
+                        pedido.excecao = exc
+                    adiados = []
+                else:
+                    _log.warning("Gravação em grupo de %s webhooks falhou; um a um", len(lote))
+                    adiados = lote
             try:
                 for pedido in adiados:
                     self._gravar_um(pedido)
@@ -181,6 +191,19 @@ class GravadorEmGrupo:
             pedido.excecao = exc
         finally:
             pedido.pronto.set()
+
+
+def _sem_banco(exc: Exception) -> bool:
+    """The database is unreachable (not a failure of one delivery, nor a deadlock)."""
+    if isinstance(exc, DatabaseIndisponivel):
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    try:
+        verificar_conexao()
+    except Exception:  # noqa: BLE001 - any failure to reach it
+        return True
+    return False
 
 
 def _aplicar_status(session: Session, pedidos: list[_Pedido]) -> list[dict[str, Any]]:

@@ -103,6 +103,9 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
         compra = hotmart_postback.preparar_compra(payload) if GRUPO_LIGADO else None
         if compra is not None:
+            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
+            # holding one each would starve it).
+            uow.rollback()
             transacao = compra["transacoes"][0]
             chaves = {f"t:{transacao['id']}"}
             if transacao["subscriber_code"]:

@@ -249,6 +249,9 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
             return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
         statuses = somente_status(payload)
         if statuses is not None and GRUPO_LIGADO:
+            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
+            # holding one each would starve it).
+            uow.rollback()
             desfecho = gravacao_em_grupo.GRAVADOR_META.gravar(
                 evento_id=evento_id, tipo=",".join(campos), payload=payload, dados=statuses
             )
