@@ -473,3 +473,20 @@ def test_concurrent_postbacks_grouped_keep_every_sale_and_the_lifecycle(segredos
         "AND reprocessar_em IS NULL) AS invalidos FROM eventos_webhook",
     )
     assert (eventos_gravados.n, eventos_gravados.invalidos) == (len(corpos) - 1, 1)
+
+
+def test_a_rotated_hottok_takes_effect_at_once_in_the_process_that_saved_it(
+    cliente_app, segredos, exemplos
+):
+    evento = exemplos["PURCHASE_APPROVED"]
+    assert _postar_hotmart(cliente_app, {**evento, "id": "evt-antes"}).status_code == 200
+    with UnidadeDeTrabalho() as uow:  # as the Configurações form saves it
+        config.definir(uow.session, "hotmart_hottok", "hottok-novo-depois-da-troca")
+        uow.commit()
+    assert _postar_hotmart(cliente_app, {**evento, "id": "evt-depois"}).status_code == 401
+    resposta = cliente_app.post(
+        "/webhooks/hotmart",
+        headers={"X-HOTMART-HOTTOK": "hottok-novo-depois-da-troca"},
+        json={**evento, "id": "evt-depois"},
+    )
+    assert resposta.status_code == 200 and resposta.json()["status"] == "processado"
