@@ -1,12 +1,14 @@
 """Applying stored webhook events, at delivery and again later (issue #8).
 
-An event is stored raw in the same transaction that applies it; the apply runs inside a
-savepoint, so a failing apply still commits the raw row with its error. A failure of the
-payload (an ``EventoInvalido``, a value PostgreSQL refuses) is permanent: the reason is kept and
-the event is never tried again. Any other failure (a lost connection, a deadlock, a bug that a
-deploy fixes) queues the event for reprocessing with a growing wait (``webhooks.ESPERA_MINUTOS``)
-until ``webhooks.MAXIMO_TENTATIVAS``. ``reprocessar`` runs the queued events through the same
-code, each at most once at a time (``FOR UPDATE SKIP LOCKED``), so two runs never apply one twice.
+At delivery an event is stored raw in the same transaction that applies it; when the apply
+fails, that transaction is rolled back and the raw row is stored again on its own with the
+error (``gravar_e_aplicar``). When reprocessing, each event of a batch is applied inside a
+savepoint (``processar_registrado``). A failure of the payload (an ``EventoInvalido``, a value
+PostgreSQL refuses) is permanent: the reason is kept and the event is never tried again. Any
+other failure (a lost connection, a deadlock, a bug that a deploy fixes) queues the event for
+reprocessing with a growing wait (``webhooks.ESPERA_MINUTOS``) until
+``webhooks.MAXIMO_TENTATIVAS``. ``reprocessar`` runs the queued events through the same code,
+each at most once at a time (``FOR UPDATE SKIP LOCKED``), so two runs never apply one twice.
 """
 
 from __future__ import annotations

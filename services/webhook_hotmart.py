@@ -38,8 +38,8 @@ def _id_valido(evento_id: object) -> bool:
 
 def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
     """The whole postback handling, synchronous (run in a worker thread by the route): the raw
-    event is stored and applied in one transaction, the apply in a savepoint (a failing apply
-    still keeps the raw row with its error)."""
+    event is stored and applied in one transaction (purchase events in a group with others); a
+    failing apply still keeps the raw row, with its error."""
     try:
         payload = webhooks.ler_json(corpo)
     except (ValueError, RecursionError):

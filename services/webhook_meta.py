@@ -195,8 +195,8 @@ def _assinatura_valida(corpo: bytes, cabecalho: str | None, segredo: str) -> boo
 
 def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
     """Signature over the raw body, then the raw event stored (deduplicated by the body's hash)
-    and applied in one transaction: the apply runs in a savepoint, so a failing apply still
-    keeps the raw row with its error (queued for reprocessing when the failure is transient)."""
+    and applied in one transaction (status-only deliveries in a group with others); a failing
+    apply still keeps the raw row, with its error (queued for reprocessing when transient)."""
     from services import eventos_webhook, gravacao_em_grupo  # both import this module
 
     with UnidadeDeTrabalho() as uow:
