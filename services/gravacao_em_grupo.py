@@ -74,12 +74,13 @@ class GravadorEmGrupo:
         origem: str,
         aplicar_lote: Callable[[Session, list[_Pedido]], list[dict[str, Any]]],
         maximo: int = MAXIMO_LOTE,
+        escritores: int = 1,
     ) -> None:
         self._origem = origem
         self._aplicar_lote = aplicar_lote
         self._maximo = maximo
         self._fila: queue.SimpleQueue[_Pedido] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread | None] = [None] * escritores
         self._trava = threading.Lock()
 
     def gravar(
@@ -104,14 +105,15 @@ class GravadorEmGrupo:
         return pedido.desfecho
 
     def _iniciar(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        if all(t is not None and t.is_alive() for t in self._threads):
             return
         with self._trava:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._laco, name=f"webhooks-{self._origem}-em-grupo", daemon=True
-                )
-                self._thread.start()
+            for i, thread in enumerate(self._threads):
+                if thread is None or not thread.is_alive():
+                    self._threads[i] = threading.Thread(
+                        target=self._laco, name=f"webhooks-{self._origem}-{i}", daemon=True
+                    )
+                    self._threads[i].start()
 
     def _laco(self) -> None:
         while True:
@@ -232,4 +234,6 @@ def _aplicar_compras(session: Session, pedidos: list[_Pedido]) -> list[dict[str,
 
 
 GRAVADOR_META = GravadorEmGrupo("meta", _aplicar_status)
-GRAVADOR_HOTMART = GravadorEmGrupo("hotmart", _aplicar_compras)
+# Two writers: one group's round trips overlap the other's. Two groups in flight may hold the
+# same sale: the mirror's upsert waits for the other's row and applies its lifecycle rule to it.
+GRAVADOR_HOTMART = GravadorEmGrupo("hotmart", _aplicar_compras, escritores=2)

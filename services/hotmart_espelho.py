@@ -24,7 +24,8 @@ from services.hotmart_normalizar import STATUS_PAGOS
 # side by side while two of the same person, or a postback and the sync, still take turns.
 _LOCK_ALUNOS = 7_310_010
 _CLASSE_PESSOA = 7_310_011
-LIMITE_TRAVA_POR_PESSOA = 20  # rows up to which the per-person locks are used
+LIMITE_TRAVA_POR_PESSOA = 250  # rows up to which the per-person locks are used (a group of
+# postbacks holds up to 200; the sync writes 1,000 at a time)
 
 
 def _copiar(session: Session, tabela: str, colunas: Sequence[tuple[str, str]], linhas) -> int:
