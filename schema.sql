@@ -629,6 +629,26 @@ $$;
 CREATE INDEX IF NOT EXISTS ix_alunos_nome_busca
     ON alunos USING gin (texto_busca(nome) gin_trgm_ops); -- search by name without accents
 
+-- ---- Version 10: reprocessing of webhook events ----------------------------------------------
+
+-- Processing attempts of a raw event: the first at delivery, then one per reprocessing run.
+ALTER TABLE eventos_webhook ADD COLUMN IF NOT EXISTS tentativas INTEGER NOT NULL DEFAULT 0;
+-- When an event that failed for a transient reason is tried again; NULL = nothing to retry
+-- (applied, invalid payload, or given up after the last attempt).
+ALTER TABLE eventos_webhook ADD COLUMN IF NOT EXISTS reprocessar_em TIMESTAMPTZ;
+CREATE INDEX IF NOT EXISTS ix_eventos_webhook_reprocessar ON eventos_webhook (reprocessar_em)
+    WHERE reprocessar_em IS NOT NULL; -- the reprocessing job's queue
+-- Once: events that failed before this version with an internal error ("OperationalError: ...";
+-- invalid payloads are stored with a pt-BR reason instead) are queued for reprocessing.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_versao WHERE versao = 10) THEN
+        UPDATE eventos_webhook SET reprocessar_em = now(), tentativas = 1
+         WHERE processado_em IS NOT NULL AND payload IS NOT NULL
+           AND erro ~ '^[A-Z][A-Za-z0-9_.]*: ';
+    END IF;
+END $$;
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9)
+INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10)
     ON CONFLICT (versao) DO NOTHING;

@@ -1,6 +1,7 @@
 """Command line for operators and cron.
 
-``python -m services.cli {migrate, config, user, sync, rules, dispatch, saude, demo, lgpd}``.
+``python -m services.cli {migrate, config, user, sync, rules, dispatch, saude, webhooks, demo,
+lgpd}``.
 """
 
 from __future__ import annotations
@@ -206,6 +207,34 @@ def _dispatch(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _limite_positivo(valor: str) -> int:
+    """An argparse type: a whole number of at least 1 (pt-BR message otherwise)."""
+    if not valor.isascii() or not valor.isdigit() or int(valor) < 1:
+        raise argparse.ArgumentTypeError(
+            f"use um número inteiro maior que zero (recebido: {valor!r})"
+        )
+    return int(valor)
+
+
+def _webhooks_reprocessar(args: argparse.Namespace) -> int:
+    from services import eventos_webhook
+
+    barra = BarraTerminal()
+    try:
+        job = eventos_webhook.executar_reprocessamento(
+            iniciado_por="cli", limite=args.limite, observador=barra
+        )
+    finally:
+        barra.fim()
+    with UnidadeDeTrabalho() as uow:
+        restantes = eventos_webhook.contar_pendentes(uow.session)
+    print(
+        f"Webhooks reprocessados: {_resumo(job.resultado)}; "
+        f"ainda prontos={restantes['prontos']}, aguardando nova tentativa={restantes['aguardando']}"
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from services import demo
 
@@ -329,6 +358,19 @@ def construir_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "saude", help="recalcula a saúde dos alunos que a Home mostra (também após cada sync)"
     ).set_defaults(func=_saude)
+
+    wh = sub.add_parser("webhooks", help="eventos recebidos da Hotmart e da Meta")
+    wh_sub = wh.add_subparsers(dest="acao", required=True)
+    p_rep = wh_sub.add_parser(
+        "reprocessar", help="aplica de novo os eventos cuja aplicação falhou (cron)"
+    )
+    p_rep.add_argument(
+        "--limite",
+        type=_limite_positivo,
+        default=500,
+        help="no máximo N eventos nesta execução (padrão 500)",
+    )
+    p_rep.set_defaults(func=_webhooks_reprocessar)
 
     p_demo = sub.add_parser("demo", help="carrega dados de demonstração pelo sandbox")
     p_demo.add_argument("--alunos", type=int, default=500)

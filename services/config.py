@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlparse
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from services import cripto
@@ -251,6 +253,9 @@ def definir_varios(
     """Validate every value first, then store all of them: all or nothing."""
     normalizados = {nome: validar(nome, valor) for nome, valor in valores.items()}
     _validar_janela(session, normalizados)
+    # A webhook of this process must not keep the old credential for RECENTE_S seconds.
+    esquecer_recentes()
+    event.listen(session, "after_commit", lambda _s: esquecer_recentes(), once=True)
     for nome, valor in normalizados.items():
         c = CHAVES[nome]
         armazenado = cripto.cifrar(valor) if c.secreta else valor
@@ -294,6 +299,38 @@ def obter(session: Session, nome: str) -> str | None:
     if armazenado is None:
         return c.padrao
     return cripto.decifrar(armazenado) if c.secreta else armazenado
+
+
+RECENTE_S = 30.0  # how long a webhook may go on using a setting read before
+_recentes: dict[str, tuple[float, str | None]] = {}
+_trava_recentes = threading.Lock()
+_geracao = [0]  # bumped by esquecer_recentes: a read that started before is not kept
+
+
+def obter_recente(session: Session, nome: str) -> str | None:
+    """``obter`` read at most RECENTE_S seconds ago by this process (the webhooks' hot path:
+    every request needs the app secret or the hottok, and they rarely change).
+
+    A change saved through ``definir``/``definir_varios`` in this process takes effect at once;
+    one saved by another process (the CLI, another replica) within RECENTE_S seconds.
+    """
+    agora = time.monotonic()
+    guardado = _recentes.get(nome)
+    if guardado is not None and guardado[0] > agora:
+        return guardado[1]
+    geracao = _geracao[0]
+    valor = obter(session, nome)
+    with _trava_recentes:
+        if geracao == _geracao[0]:
+            _recentes[nome] = (agora + RECENTE_S, valor)
+    return valor
+
+
+def esquecer_recentes() -> None:
+    """Drop every value ``obter_recente`` keeps (after a change, a restore, a test's cleanup)."""
+    with _trava_recentes:
+        _geracao[0] += 1
+        _recentes.clear()
 
 
 def obter_inteiro(session: Session, nome: str) -> int:

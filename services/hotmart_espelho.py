@@ -18,8 +18,14 @@ from sqlalchemy.orm import Session
 from services.hotmart_normalizar import STATUS_PAGOS
 
 # Serialises student matching between concurrent writers (sync and postbacks): matching by CPF
-# then e-mail and inserting the unmatched is a read-then-write that must not interleave.
+# then e-mail and inserting the unmatched is a read-then-write that must not interleave. A big
+# batch (the sync, LGPD anonymisation) takes it exclusively; a few rows (a postback) take it
+# shared plus one lock per e-mail and CPF (_CLASSE_PESSOA), so postbacks of different people run
+# side by side while two of the same person, or a postback and the sync, still take turns.
 _LOCK_ALUNOS = 7_310_010
+_CLASSE_PESSOA = 7_310_011
+LIMITE_TRAVA_POR_PESSOA = 250  # rows up to which the per-person locks are used (a group of
+# postbacks holds up to 200; the sync writes 1,000 at a time)
 
 
 def _copiar(session: Session, tabela: str, colunas: Sequence[tuple[str, str]], linhas) -> int:
@@ -168,6 +174,28 @@ def sql_hash_cpf(expressao: str) -> str:
     return f"encode(sha256(convert_to(regexp_replace({expressao}, '\\D', '', 'g'), 'UTF8')), 'hex')"
 
 
+def _travar_pessoas(session: Session, linhas: int) -> None:
+    """The student-matching locks for the rows in ``stg_alunos`` (see _LOCK_ALUNOS)."""
+    if linhas > LIMITE_TRAVA_POR_PESSOA:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ALUNOS})
+        return
+    # In a stable order (no deadlock between two postbacks), in one round trip.
+    session.execute(
+        text(
+            """
+            SELECT pg_advisory_xact_lock_shared(:k),
+                   (SELECT count(pg_advisory_xact_lock(:classe, hashtext(chave)))
+                      FROM (SELECT DISTINCT chave FROM (
+                                SELECT 'e:' || email AS chave FROM stg_alunos
+                                 WHERE email IS NOT NULL
+                                UNION SELECT 'c:' || cpf FROM stg_alunos WHERE cpf IS NOT NULL
+                            ) AS todas ORDER BY chave) AS ordenadas)
+            """
+        ),
+        {"k": _LOCK_ALUNOS, "classe": _CLASSE_PESSOA},
+    )
+
+
 def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
     """One person, one row: match by CPF when known, else by e-mail; return the touched ids."""
     colunas = [
@@ -178,9 +206,10 @@ def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
         ("celular", "text"),
     ]
     numeradas = ({**linha, "ord": i} for i, linha in enumerate(linhas))
-    if not _copiar(session, "stg_alunos", colunas, numeradas):
+    n = _copiar(session, "stg_alunos", colunas, numeradas)
+    if not n:
         return []
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ALUNOS})
+    _travar_pessoas(session, n)
     session.execute(
         text(
             """

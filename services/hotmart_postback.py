@@ -105,6 +105,24 @@ def _produto(session: Session, produto: dict) -> int:
 
 
 def _compra(session: Session, tipo: str, dados: dict, quando) -> list[UUID]:
+    return gravar_compras(session, [linhas_compra(tipo, dados, quando)])
+
+
+def preparar_compra(evento: dict) -> dict[str, list[dict]] | None:
+    """The mirror rows of a purchase event (``gravar_compras`` writes many at once), or None
+    for an event of another kind or one that does not validate (it goes through ``aplicar``,
+    which says why)."""
+    try:
+        tipo, dados = evento.get("event"), evento.get("data")
+        if tipo not in STATUS_POR_EVENTO or not isinstance(dados, dict):
+            return None
+        return linhas_compra(tipo, dados, instante_do_evento(evento))
+    except Exception:  # noqa: BLE001 - aplicar classifies it
+        return None
+
+
+def linhas_compra(tipo: str, dados: dict, quando) -> dict[str, list[dict]]:
+    """Validate one purchase event and turn it into the rows of each mirror upsert."""
     produto = _exigir(dados.get("product"), dict, "data.product")
     compra = _exigir(dados.get("purchase"), dict, "data.purchase")
     comprador = _exigir(dados.get("buyer"), dict, "data.buyer")
@@ -112,84 +130,95 @@ def _compra(session: Session, tipo: str, dados: dict, quando) -> list[UUID]:
     email = normalizar_email(comprador.get("email"))
     if not email:
         raise EventoInvalido("campo data.buyer.email ausente ou inválido")
-    pid = _produto(session, produto)
+    pid = _id_produto(produto)
+    linhas: dict[str, list[dict]] = {
+        "produtos": [{"hotmart_product_id": pid, "nome": produto.get("name")}],
+        "ofertas": [],
+        "assinaturas": [],
+    }
     oferta = compra.get("offer") or {}
     preco = compra.get("price") or {}
     preco_oferta = compra.get("original_offer_price") or compra.get("full_price") or preco
     if oferta.get("code"):
-        espelho.upsert_ofertas(
-            session,
-            [
-                {
-                    "hotmart_product_id": pid,
-                    "offer_code": str(oferta["code"])[:50],
-                    "nome": oferta.get("name"),
-                    "preco": dinheiro(preco_oferta.get("value")),
-                    "moeda": preco_oferta.get("currency_value") or preco.get("currency_value"),
-                }
-            ],
+        linhas["ofertas"].append(
+            {
+                "hotmart_product_id": pid,
+                "offer_code": str(oferta["code"])[:50],
+                "nome": oferta.get("name"),
+                "preco": dinheiro(preco_oferta.get("value")),
+                "moeda": preco_oferta.get("currency_value") or preco.get("currency_value"),
+            }
         )
     cpf = (
         normalizar_cpf(comprador.get("document"))
         if str(comprador.get("document_type", "CPF")).upper() == "CPF"
         else None
     )
-    ids = espelho.upsert_alunos(
-        session,
-        [
-            {
-                "email": email,
-                "nome": comprador.get("name"),
-                "cpf": cpf,
-                "celular": normalizar_celular(
-                    comprador.get("checkout_phone_code"), comprador.get("checkout_phone")
-                ),
-            }
-        ],
-    )
+    linhas["alunos"] = [
+        {
+            "email": email,
+            "nome": comprador.get("name"),
+            "cpf": cpf,
+            "celular": normalizar_celular(
+                comprador.get("checkout_phone_code"), comprador.get("checkout_phone")
+            ),
+        }
+    ]
     pagamento = compra.get("payment") or {}
     assinatura = dados.get("subscription") or {}
     subscriber = (assinatura.get("subscriber") or {}).get("code")
-    espelho.upsert_transacoes(
-        session,
-        [
-            {
-                "id": transacao[:50],
-                "email": email,
-                "cpf": cpf,
-                "hotmart_product_id": pid,
-                "offer_code": oferta.get("code"),
-                "status": STATUS_POR_EVENTO[tipo],
-                "status_hotmart": compra.get("status"),
-                "valor_pago": dinheiro(preco.get("value")),
-                "data_compra": data_ms(compra.get("order_date")),
-                "data_aprovacao": data_ms(compra.get("approved_date")),
-                "data_garantia_fim": data_ms(produto.get("warranty_date")),
-                "link_boleto": pagamento.get("billet_url"),
-                "codigo_pix": pagamento.get("pix_code"),
-                "origem_src": (compra.get("origin") or {}).get("src"),
-                "tipo_pagamento": pagamento.get("type"),
-                "recorrencia": compra.get("recurrence_number"),
-                "subscriber_code": subscriber,
-                "evento_em": quando,
-            }
-        ],
-        fonte="postback",
-    )
+    linhas["transacoes"] = [
+        {
+            "id": transacao[:50],
+            "email": email,
+            "cpf": cpf,
+            "hotmart_product_id": pid,
+            "offer_code": oferta.get("code"),
+            "status": STATUS_POR_EVENTO[tipo],
+            "status_hotmart": compra.get("status"),
+            "valor_pago": dinheiro(preco.get("value")),
+            "data_compra": data_ms(compra.get("order_date")),
+            "data_aprovacao": data_ms(compra.get("approved_date")),
+            "data_garantia_fim": data_ms(produto.get("warranty_date")),
+            "link_boleto": pagamento.get("billet_url"),
+            "codigo_pix": pagamento.get("pix_code"),
+            "origem_src": (compra.get("origin") or {}).get("src"),
+            "tipo_pagamento": pagamento.get("type"),
+            "recorrencia": compra.get("recurrence_number"),
+            "subscriber_code": subscriber,
+            "evento_em": quando,
+        }
+    ]
     if assinatura:
-        matriculas.upsert_assinaturas(
-            session,
-            [
-                {
-                    "email": email,
-                    "hotmart_product_id": pid,
-                    "subscriber_code": subscriber,
-                    "status": normalizar_status_assinatura(assinatura.get("status")),
-                    "data_renovacao": data_ms(compra.get("date_next_charge")),
-                    "data_cancelamento": None,
-                }
-            ],
+        linhas["assinaturas"].append(
+            {
+                "email": email,
+                "hotmart_product_id": pid,
+                "subscriber_code": subscriber,
+                "status": normalizar_status_assinatura(assinatura.get("status")),
+                "data_renovacao": data_ms(compra.get("date_next_charge")),
+                "data_cancelamento": None,
+            }
         )
+    return linhas
+
+
+def gravar_compras(session: Session, compras: list[dict[str, list[dict]]]) -> list[UUID]:
+    """Write the rows of several purchase events (``linhas_compra``) with one call of each
+    upsert, in the order the single-event path used. The caller puts at most one event per
+    transaction and per subscription in one call (their lifecycle rules compare with what is
+    stored, not within the call)."""
+
+    def juntas(nome: str) -> list[dict]:
+        return [linha for compra in compras for linha in compra[nome]]
+
+    espelho.upsert_produtos(session, juntas("produtos"))
+    if ofertas := juntas("ofertas"):
+        espelho.upsert_ofertas(session, ofertas)
+    ids = espelho.upsert_alunos(session, juntas("alunos"))
+    espelho.upsert_transacoes(session, juntas("transacoes"), fonte="postback")
+    if assinaturas := juntas("assinaturas"):
+        matriculas.upsert_assinaturas(session, assinaturas)
     return _consolidar(session, ids)
 
 

@@ -1,4 +1,5 @@
-"""Background jobs (sync, rules, dispatch, demo): one per kind at a time, progress in ``jobs``.
+"""Background jobs (sync, rules, dispatch, demo, webhook reprocessing): one per kind at a time,
+progress in ``jobs``.
 
 A job holds a PostgreSQL advisory lock for its kind on a dedicated connection for as long as it
 runs, so a second start (another user, another replica, cron) is refused, and a crashed worker
@@ -30,6 +31,7 @@ ROTULOS = {
     "regras": "Avaliação das regras",
     "disparo": "Disparo de mensagens",
     "saude": "Cálculo da saúde dos alunos",
+    "webhooks_reprocessar": "Reprocessamento de webhooks",
 }
 
 

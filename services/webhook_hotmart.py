@@ -10,13 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from db.uow import UnidadeDeTrabalho
-from services import config, hotmart_postback, webhooks
+from services import config, eventos_webhook, gravacao_em_grupo, hotmart_postback, webhooks
 from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
 LIMITE_ID = 200  # eventos_webhook.evento_id; Hotmart's ids are UUIDs
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
+# Purchase events are committed in groups by one writer thread (gravacao_em_grupo).
+GRUPO_LIGADO = True
 
 
 def _resposta(codigo: int, **corpo) -> tuple[int, dict]:
@@ -35,7 +37,9 @@ def _id_valido(evento_id: object) -> bool:
 
 
 def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
-    """The whole postback handling, synchronous (run in a worker thread by the route)."""
+    """The whole postback handling, synchronous (run in a worker thread by the route): the raw
+    event is stored and applied in one transaction (purchase events in a group with others); a
+    failing apply still keeps the raw row, with its error."""
     try:
         payload = webhooks.ler_json(corpo)
     except (ValueError, RecursionError):
@@ -43,71 +47,85 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
     hottok = hottok_cabecalho
     if not hottok and isinstance(payload, dict) and isinstance(payload.get("hottok"), str):
         hottok = payload["hottok"]  # some deliveries carry it in the body instead
-    try:
-        with UnidadeDeTrabalho() as uow:
-            esperado = config.obter(uow.session, "hotmart_hottok")
-    except ChaveSecretaErro:
-        _log.error("Hottok ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
-        return _resposta(503, erro="credencial indisponível")
-    if not esperado:
-        return _resposta(401, erro="hottok não configurado")
-    # surrogatepass: a body hottok may hold a lone surrogate (a JSON escape); it just mismatches.
-    if not hottok or not hmac.compare_digest(
-        hottok.encode("utf-8", "surrogatepass"), esperado.encode()
-    ):
-        return _resposta(401, erro="hottok inválido ou ausente")
+    with UnidadeDeTrabalho() as uow:
+        try:
+            esperado = config.obter_recente(uow.session, "hotmart_hottok")
+        except ChaveSecretaErro:
+            _log.error("Hottok ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
+            return _resposta(503, erro="credencial indisponível")
+        if not esperado:
+            return _resposta(401, erro="hottok não configurado")
+        # surrogatepass: a body hottok may hold a lone surrogate (a JSON escape); it just
+        # mismatches.
+        if not hottok or not hmac.compare_digest(
+            hottok.encode("utf-8", "surrogatepass"), esperado.encode()
+        ):
+            return _resposta(401, erro="hottok inválido ou ausente")
 
-    if isinstance(payload, dict):
-        payload.pop("hottok", None)  # a secret: never stored with the event
-    if payload is None:
-        webhooks.armazenar(
-            origem="hotmart",
-            evento_id=None,
-            tipo=None,
-            payload=None,
-            corpo=corpo,
-            erro="JSON malformado",
-            segredo=esperado,
-        )
-        return _resposta(400, erro="JSON malformado")
-    evento_id = payload.get("id") if isinstance(payload, dict) else None
-    if not _id_valido(evento_id):
-        webhooks.armazenar(
-            origem="hotmart",
-            evento_id=None,
-            tipo=None,
-            payload=payload,
-            corpo=corpo,
-            erro="evento sem id",
-            segredo=esperado,
-        )
-        return _resposta(400, erro=f"o evento precisa de um campo id (texto até {LIMITE_ID})")
-    tipo = payload.get("event")
-    invalido = webhooks.texto_invalido(payload)
-    registro = webhooks.armazenar(
-        origem="hotmart",
-        evento_id=evento_id,
-        tipo=tipo,
-        payload=payload,
-        corpo=corpo,
-        erro=TEXTO_INVALIDO if invalido else None,
-        segredo=esperado,
-    )
-    if registro is None:
-        return _resposta(200, status="duplicado")
-    if invalido:  # kept raw; applying it would fail in PostgreSQL
-        return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
-    try:
-        with UnidadeDeTrabalho() as uow:
-            hotmart_postback.aplicar(uow.session, payload)
-            webhooks.marcar(uow.session, registro)
-            uow.commit()
-    except hotmart_postback.EventoInvalido as exc:
-        webhooks.marcar_erro(registro, str(exc))
-        return _resposta(400, erro=str(exc), armazenado=True)
-    except Exception as exc:  # noqa: BLE001 - the raw event is kept for reprocessing
-        _log.exception("Falha ao aplicar o postback %s", registro)
-        webhooks.marcar_erro(registro, f"{type(exc).__name__}: {exc}")
+        if isinstance(payload, dict):
+            payload.pop("hottok", None)  # a secret: never stored with the event
+        if payload is None:
+            webhooks.armazenar(
+                origem="hotmart",
+                evento_id=None,
+                tipo=None,
+                payload=None,
+                corpo=corpo,
+                erro="JSON malformado",
+                segredo=esperado,
+            )
+            return _resposta(400, erro="JSON malformado")
+        evento_id = payload.get("id") if isinstance(payload, dict) else None
+        if not _id_valido(evento_id):
+            webhooks.armazenar(
+                origem="hotmart",
+                evento_id=None,
+                tipo=None,
+                payload=payload,
+                corpo=corpo,
+                erro="evento sem id",
+                segredo=esperado,
+            )
+            return _resposta(400, erro=f"o evento precisa de um campo id (texto até {LIMITE_ID})")
+        tipo = payload.get("event")
+        if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
+            registro = webhooks.armazenar(
+                origem="hotmart",
+                evento_id=evento_id,
+                tipo=tipo,
+                payload=payload,
+                corpo=corpo,
+                erro=TEXTO_INVALIDO,
+                segredo=esperado,
+            )
+            if registro is None:
+                return _resposta(200, status="duplicado")
+            return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
+        compra = hotmart_postback.preparar_compra(payload) if GRUPO_LIGADO else None
+        if compra is not None:
+            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
+            # holding one each would starve it).
+            uow.rollback()
+            transacao = compra["transacoes"][0]
+            chaves = {f"t:{transacao['id']}"}
+            if transacao["subscriber_code"]:
+                chaves.add(f"s:{transacao['subscriber_code']}")
+            desfecho = gravacao_em_grupo.GRAVADOR_HOTMART.gravar(
+                evento_id=evento_id,
+                tipo=tipo,
+                payload=payload,
+                dados=compra,
+                chaves=frozenset(chaves),
+            )
+        else:
+            desfecho = eventos_webhook.gravar_e_aplicar(
+                uow, origem="hotmart", evento_id=evento_id, tipo=tipo, payload=payload
+            )
+        if desfecho is None:
+            return _resposta(200, status="duplicado")
+    if desfecho.permanente:
+        return _resposta(400, erro=desfecho.erro, armazenado=True)
+    if desfecho.erro:
         return _resposta(202, status="armazenado", erro="falha ao processar; será reprocessado")
     return _resposta(200, status="processado")
 

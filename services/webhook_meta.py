@@ -21,6 +21,8 @@ from services.cripto import ChaveSecretaErro
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
+# Status-only deliveries are committed in groups by one writer thread (gravacao_em_grupo).
+GRUPO_LIGADO = True
 
 
 # ---- handshake ----------------------------------------------------------------------------
@@ -73,6 +75,8 @@ def variantes_telefone(wa_id: str) -> list[str]:
 
 
 def _optout(session: Session, mensagens: list[dict], contatos: list[dict]) -> int:
+    if not mensagens:
+        return 0  # a status delivery: no setting to read
     palavras = {
         _normalizar_texto(p)
         for p in (config.obter(session, "optout_palavras") or "").split(",")
@@ -142,6 +146,33 @@ def aplicar(session: Session, payload: dict) -> dict[str, int]:
     return resultado
 
 
+def somente_status(payload: dict) -> list[dict] | None:
+    """The normalised statuses of a delivery that carries nothing else ``aplicar`` acts on (no
+    inbound message, no template update), else None: such deliveries may be written in a group
+    (services.gravacao_em_grupo) with the same effect as ``aplicar``."""
+    statuses = []
+    for entrada in _lista(payload.get("entry")):
+        for mudanca in _lista(_objeto(entrada).get("changes")):
+            campo, valor = _objeto(mudanca).get("field"), _objeto(mudanca).get("value")
+            if not isinstance(valor, dict):
+                continue
+            if campo == "messages":
+                if _lista(valor.get("messages")):
+                    return None
+                statuses += [
+                    n
+                    for n in (
+                        whatsapp_status.normalizar(s)
+                        for s in _lista(valor.get("statuses"))
+                        if isinstance(s, dict)
+                    )
+                    if n
+                ]
+            elif campo == "message_template_status_update" and isinstance(valor.get("event"), str):
+                return None
+    return statuses
+
+
 def _lista(valor: object) -> list:
     """A JSON array of the payload, or [] when the field is missing or of another type."""
     return valor if isinstance(valor, list) else []
@@ -163,72 +194,79 @@ def _assinatura_valida(corpo: bytes, cabecalho: str | None, segredo: str) -> boo
 
 
 def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
-    """Signature over the raw body, raw storage (deduplicated by the body's hash), then apply."""
-    try:
-        with UnidadeDeTrabalho() as uow:
-            segredo = config.obter(uow.session, "meta_app_secret")
-    except ChaveSecretaErro:
-        _log.error("App secret ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
-        return 503, {"erro": "credencial indisponível"}
-    if not segredo:
-        return 401, {"erro": "app secret não configurado"}
-    if not _assinatura_valida(corpo, assinatura, segredo):
-        return 401, {"erro": "assinatura inválida ou ausente"}
-    evento_id = hashlib.sha256(corpo).hexdigest()  # Meta sends no event id: the body is one
-    try:
-        payload = webhooks.ler_json(corpo)
-    except (ValueError, RecursionError):
-        webhooks.armazenar(
-            origem="meta",
-            evento_id=evento_id,
-            tipo=None,
-            payload=None,
-            corpo=corpo,
-            erro="JSON malformado",
+    """Signature over the raw body, then the raw event stored (deduplicated by the body's hash)
+    and applied in one transaction (status-only deliveries in a group with others); a failing
+    apply still keeps the raw row, with its error (queued for reprocessing when transient)."""
+    from services import eventos_webhook, gravacao_em_grupo  # both import this module
+
+    with UnidadeDeTrabalho() as uow:
+        try:
+            segredo = config.obter_recente(uow.session, "meta_app_secret")
+        except ChaveSecretaErro:
+            _log.error("App secret ilegível: TERCEIRIZA_SECRET_KEY não decifra a credencial")
+            return 503, {"erro": "credencial indisponível"}
+        if not segredo:
+            return 401, {"erro": "app secret não configurado"}
+        if not _assinatura_valida(corpo, assinatura, segredo):
+            return 401, {"erro": "assinatura inválida ou ausente"}
+        evento_id = hashlib.sha256(corpo).hexdigest()  # Meta sends no event id: the body is one
+        try:
+            payload = webhooks.ler_json(corpo)
+        except (ValueError, RecursionError):
+            payload, erro = None, "JSON malformado"
+        else:
+            erro = None if isinstance(payload, dict) else "o corpo deve ser um objeto JSON"
+        if erro:
+            webhooks.armazenar(
+                origem="meta",
+                evento_id=evento_id,
+                tipo=None,
+                payload=payload,
+                corpo=corpo,
+                erro=erro,
+            )
+            return 400, {"erro": erro}
+        campos = sorted(
+            {
+                str(m.get("field"))
+                for e in _lista(payload.get("entry"))
+                if isinstance(e, dict)
+                for m in _lista(e.get("changes"))
+                if isinstance(m, dict)
+            }
         )
-        return 400, {"erro": "JSON malformado"}
-    if not isinstance(payload, dict):
-        webhooks.armazenar(
-            origem="meta",
-            evento_id=evento_id,
-            tipo=None,
-            payload=payload,
-            corpo=corpo,
-            erro="o corpo deve ser um objeto JSON",
-        )
-        return 400, {"erro": "o corpo deve ser um objeto JSON"}
-    campos = sorted(
-        {
-            str(m.get("field"))
-            for e in _lista(payload.get("entry"))
-            if isinstance(e, dict)
-            for m in _lista(e.get("changes"))
-            if isinstance(m, dict)
-        }
-    )
-    invalido = webhooks.texto_invalido(payload)
-    registro = webhooks.armazenar(
-        origem="meta",
-        evento_id=evento_id,
-        tipo=",".join(campos),
-        payload=payload,
-        corpo=corpo,
-        erro=TEXTO_INVALIDO if invalido else None,
-    )
-    if registro is None:
-        return 200, {"status": "duplicado"}
-    if invalido:  # kept raw; applying it would fail in PostgreSQL
-        return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
-    try:
-        with UnidadeDeTrabalho() as uow:
-            resultado = aplicar(uow.session, payload)
-            webhooks.marcar(uow.session, registro)
-            uow.commit()
-    except Exception as exc:  # noqa: BLE001 - the raw event is kept for reprocessing
-        _log.exception("Falha ao aplicar o webhook da Meta %s", registro)
-        webhooks.marcar_erro(registro, f"{type(exc).__name__}: {exc}")
+        if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
+            registro = webhooks.armazenar(
+                origem="meta",
+                evento_id=evento_id,
+                tipo=",".join(campos),
+                payload=payload,
+                corpo=corpo,
+                erro=TEXTO_INVALIDO,
+            )
+            if registro is None:
+                return 200, {"status": "duplicado"}
+            return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
+        statuses = somente_status(payload)
+        if statuses is not None and GRUPO_LIGADO:
+            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
+            # holding one each would starve it).
+            uow.rollback()
+            desfecho = gravacao_em_grupo.GRAVADOR_META.gravar(
+                evento_id=evento_id, tipo=",".join(campos), payload=payload, dados=statuses
+            )
+        else:
+            desfecho = eventos_webhook.gravar_e_aplicar(
+                uow, origem="meta", evento_id=evento_id, tipo=",".join(campos), payload=payload
+            )
+        if desfecho is None:
+            return 200, {"status": "duplicado"}
+    if desfecho.permanente:
+        # 200: Meta would deliver the same invalid body again on any other answer.
+        return 200, {"status": "armazenado", "erro": f"evento inválido: {desfecho.erro}"}
+    if desfecho.erro:
         return 200, {"status": "armazenado", "erro": "falha ao processar; será reprocessado"}
-    return 200, {"status": "processado", **resultado}
+    return 200, {"status": "processado", **desfecho.resultado}
 
 
 async def webhook_meta_post(request: Request) -> JSONResponse:

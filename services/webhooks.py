@@ -50,6 +50,78 @@ def texto_invalido(valor: Any) -> bool:
     return False
 
 
+# After attempt n of an event that failed for a transient reason, the next try waits
+# ESPERA_MINUTOS[n - 1] minutes; after the last attempt the event is left with its error.
+ESPERA_MINUTOS = (0, 2, 4, 8, 16, 32, 60)
+MAXIMO_TENTATIVAS = len(ESPERA_MINUTOS) + 1
+
+_INSERIR = text(
+    """
+    INSERT INTO eventos_webhook (origem, evento_id, tipo, payload, corpo_bruto, erro,
+                                 processado_em)
+    VALUES (:origem, :evento_id, :tipo, CAST(:payload AS jsonb), :bruto, :erro,
+            CASE WHEN CAST(:erro AS text) IS NOT NULL THEN now() END)
+    ON CONFLICT (origem, evento_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def _parametros(
+    origem: str,
+    evento_id: str | None,
+    tipo: str | None,
+    payload: Any | None,
+    corpo: bytes,
+    erro: str | None,
+    segredo: str | None,
+) -> dict:
+    return {
+        "origem": origem,
+        "evento_id": texto_seguro(evento_id)[:200] if evento_id else None,
+        "tipo": texto_seguro(tipo)[:100] if isinstance(tipo, str) else None,
+        "payload": json.dumps(payload) if payload is not None else None,
+        "bruto": corpo_legivel(corpo, segredo) if payload is None else None,
+        "erro": texto_seguro(erro)[:2000] if erro else None,
+    }
+
+
+_GRAVAR = text(
+    """
+    INSERT INTO eventos_webhook (origem, evento_id, tipo, payload, erro, processado_em,
+                                 tentativas, reprocessar_em)
+    VALUES (:origem, :evento_id, :tipo, CAST(:payload AS jsonb), :erro, now(), 1,
+            CASE WHEN :transitorio THEN now() END)
+    ON CONFLICT (origem, evento_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def gravar(
+    session: Session,
+    *,
+    origem: str,
+    evento_id: str | None,
+    tipo: str | None,
+    payload: Any,
+    erro: str | None = None,
+    transitorio: bool = False,
+) -> int | None:
+    """Store one parsed raw event in the caller's transaction as processed by this first
+    attempt (with its error, queued for reprocessing when ``transitorio``); None when it is a
+    duplicate.
+
+    The caller applies the event in the same transaction, so the row commits with its effect
+    or not at all. The payload must hold only text PostgreSQL can store (``texto_invalido``).
+    A duplicate delivered while the first is still being applied waits on the unique key, so
+    it is answered once the first is committed or rolled back.
+    """
+    parametros = _parametros(origem, evento_id, tipo, payload, b"", erro, None)
+    parametros["transitorio"] = transitorio
+    return session.execute(_GRAVAR, parametros).scalar()
+
+
 def armazenar(
     *,
     origem: str,
@@ -64,48 +136,59 @@ def armazenar(
 
     ``segredo`` (a shared secret the provider may echo in the body) is redacted from the text.
     """
-    parametros = {
-        "origem": origem,
-        "evento_id": texto_seguro(evento_id)[:200] if evento_id else None,
-        "tipo": texto_seguro(tipo)[:100] if isinstance(tipo, str) else None,
-        "payload": json.dumps(payload) if payload is not None else None,
-        "bruto": corpo_legivel(corpo, segredo) if payload is None else None,
-        "erro": texto_seguro(erro)[:2000] if erro else None,
-    }
-    sql = text(
-        """
-        INSERT INTO eventos_webhook (origem, evento_id, tipo, payload, corpo_bruto, erro,
-                                     processado_em)
-        VALUES (:origem, :evento_id, :tipo, CAST(:payload AS jsonb), :bruto, :erro,
-                CASE WHEN CAST(:erro AS text) IS NOT NULL THEN now() END)
-        ON CONFLICT (origem, evento_id) DO NOTHING
-        RETURNING id
-        """
-    )
+    parametros = _parametros(origem, evento_id, tipo, payload, corpo, erro, segredo)
     try:
         with UnidadeDeTrabalho() as uow:
-            novo = uow.session.execute(sql, parametros).scalar()
+            novo = uow.session.execute(_INSERIR, parametros).scalar()
             uow.commit()
             return novo
     except DataError:
         # jsonb refuses \u0000, lone surrogates and NaN: keep the body as text, never lose it.
         parametros.update(payload=None, bruto=corpo_legivel(corpo, segredo))
         with UnidadeDeTrabalho() as uow:
-            novo = uow.session.execute(sql, parametros).scalar()
+            novo = uow.session.execute(_INSERIR, parametros).scalar()
             uow.commit()
             return novo
 
 
 def marcar(session: Session, evento: int, erro: str | None = None) -> None:
-    """Record that an event was processed (with the error, if it failed)."""
+    """Record that an event was processed (with the error, if it failed for good)."""
     session.execute(
-        text("UPDATE eventos_webhook SET processado_em = now(), erro = :erro WHERE id = :id"),
+        text(
+            "UPDATE eventos_webhook SET processado_em = now(), erro = :erro, "
+            "tentativas = tentativas + 1, reprocessar_em = NULL WHERE id = :id"
+        ),
         {"id": evento, "erro": texto_seguro(erro)[:2000] if erro else None},
     )
 
 
+def marcar_falha_transitoria(session: Session, evento: int, erro: str) -> bool:
+    """Record a failed attempt that may succeed later; False when it was the last attempt."""
+    ultima = session.execute(
+        text(
+            """
+            UPDATE eventos_webhook
+               SET processado_em = now(), erro = :erro, tentativas = tentativas + 1,
+                   reprocessar_em = CASE WHEN tentativas + 1 < :maximo
+                       THEN now() + make_interval(mins => (CAST(:esperas AS int[]))[tentativas + 1])
+                   END
+             WHERE id = :id
+            RETURNING reprocessar_em IS NULL
+            """
+        ),
+        {
+            "id": evento,
+            "erro": texto_seguro(erro)[:2000],
+            "maximo": MAXIMO_TENTATIVAS,
+            "esperas": list(ESPERA_MINUTOS),
+        },
+    ).scalar()
+    return not ultima
+
+
 def marcar_erro(evento: int, erro: str) -> None:
-    """Record a processing error in its own transaction (the event's own work was rolled back)."""
+    """Record a transient processing error in its own transaction (the event's own work was
+    rolled back); the event is queued for reprocessing."""
     with UnidadeDeTrabalho() as uow:
-        marcar(uow.session, evento, erro)
+        marcar_falha_transitoria(uow.session, evento, erro)
         uow.commit()

@@ -56,11 +56,15 @@ RETURNING l.mensagem_id_whatsapp
 
 
 def _travar(session: Session, wamids: Iterable[str]) -> None:
-    """Per-wamid transaction locks, in a stable order (no deadlock between two batches)."""
-    for wamid in sorted(set(wamids)):
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:w, 7310))"), {"w": wamid}
-        )
+    """Per-wamid transaction locks, in a stable order (no deadlock between two batches), in one
+    round trip."""
+    session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(w, 7310))) "
+            "FROM (SELECT w FROM unnest(CAST(:ws AS text[])) AS w ORDER BY w) AS ordenados"
+        ),
+        {"ws": sorted(set(wamids))},
+    )
 
 
 def normalizar(status: dict) -> dict | None:
@@ -90,15 +94,21 @@ def normalizar(status: dict) -> dict | None:
 
 def aplicar(session: Session, statuses: list[dict]) -> dict[str, int]:
     """Apply normalised statuses: update logged messages, park the others."""
+    atualizados, estacionados = aplicar_detalhado(session, statuses)
+    return {"aplicados": len(atualizados), "estacionados": len(estacionados)}
+
+
+def aplicar_detalhado(session: Session, statuses: list[dict]) -> tuple[list[str], list[str]]:
+    """``aplicar`` returning the wamids of the messages updated and of the statuses parked."""
     if not statuses:
-        return {"aplicados": 0, "estacionados": 0}
+        return [], []
     _travar(session, (s["wamid"] for s in statuses))
-    corpo = json.dumps(statuses)
-    aplicados = session.execute(text(_ATUALIZAR), {"statuses": corpo}).rowcount or 0
-    estacionados = (
-        session.execute(
-            text(
-                """
+    # One statement: both parts see the same snapshot, taken after the locks above.
+    linha = session.execute(
+        text(
+            f"""
+            WITH atualizados AS ({_ATUALIZAR}),
+            estacionados AS (
                 INSERT INTO status_pendentes (mensagem_id_whatsapp, status, ocorrido_em,
                                               erro_codigo, erro_titulo)
                 SELECT x.wamid, x.status, x.ocorrido_em, x.codigo, x.titulo
@@ -108,13 +118,15 @@ def aplicar(session: Session, statuses: list[dict]) -> dict[str, int]:
                  WHERE NOT EXISTS (SELECT 1 FROM logs_disparo l
                                     WHERE l.mensagem_id_whatsapp = x.wamid)
                 ON CONFLICT (mensagem_id_whatsapp, status) DO NOTHING
-                """
-            ),
-            {"statuses": corpo},
-        ).rowcount
-        or 0
-    )
-    return {"aplicados": aplicados, "estacionados": estacionados}
+                RETURNING mensagem_id_whatsapp
+            )
+            SELECT ARRAY(SELECT mensagem_id_whatsapp FROM atualizados) AS atualizados,
+                   ARRAY(SELECT mensagem_id_whatsapp FROM estacionados) AS estacionados
+            """
+        ),
+        {"statuses": json.dumps(statuses)},
+    ).one()
+    return list(linha.atualizados), list(linha.estacionados)
 
 
 def aplicar_estacionados(session: Session, wamid: str) -> int:

@@ -92,6 +92,9 @@ def banco(engine: Engine) -> Iterator[Engine]:
             if "deadlock" not in str(exc) or tentativa == 4:
                 raise
             time.sleep(0.2)
+    from services import config
+
+    config.esquecer_recentes()  # settings the webhooks kept belong to the previous test
     yield engine
 
 
