@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from services import config
 from services.auditoria import registrar
-from services.consentimento import SQL_SEM_CONSENTIMENTO
+from services.consentimento import SQL_CONSENTIMENTO_ATUAL
 from services.regras_condicoes import (
     GATILHOS,
     MODOS,
@@ -119,7 +119,7 @@ def _consulta(
                a.nome AS aluno_nome, p.nome AS produto_nome,
                jsonb_build_array({lista}) AS variaveis, {texto} AS texto,
                CASE
-                 WHEN {SQL_SEM_CONSENTIMENTO.format(aluno="c.aluno_id")} THEN 'sem consentimento'
+                 WHEN NOT coalesce(cs.concedido, true) THEN 'sem consentimento'
                  WHEN a.celular IS NULL THEN 'sem celular'
                  WHEN CAST(:tpl_produto AS uuid) IS NOT NULL
                       AND c.produto_id <> CAST(:tpl_produto AS uuid)
@@ -127,12 +127,17 @@ def _consulta(
                  WHEN EXISTS (SELECT 1 FROM filas_disparo f WHERE f.chave_dedupe =
                               :chave_regra || ':' || c.aluno_id || ':' || c.ocasiao)
                    THEN 'já na fila ou enviado'
-                 WHEN (SELECT count(*) FROM logs_disparo l WHERE l.aluno_id = c.aluno_id
-                         AND l.data_envio >= (date_trunc('day', now() AT TIME ZONE {SP})
-                                              AT TIME ZONE {SP})) >= :limite_dia
-                   THEN 'limite diário atingido'
+                 WHEN coalesce(hoje.n, 0) >= :limite_dia THEN 'limite diário atingido'
                END AS motivo
-          FROM c
+          -- the candidates once (a fence: the exclusions below must not be pushed into the
+          -- trigger's joins, where their selectivity is guessed and turned 110,000 rows into
+          -- nested loops); consent and today's messages as two set-based joins, not per row
+          FROM (SELECT * FROM c OFFSET 0) c
+          LEFT JOIN ({SQL_CONSENTIMENTO_ATUAL}) cs ON cs.aluno_id = c.aluno_id
+          LEFT JOIN (SELECT l.aluno_id, count(*) AS n FROM logs_disparo l
+                      WHERE l.data_envio >= (date_trunc('day', now() AT TIME ZONE {SP})
+                                             AT TIME ZONE {SP})
+                      GROUP BY l.aluno_id) hoje ON hoje.aluno_id = c.aluno_id
           JOIN alunos a ON a.id = c.aluno_id
           JOIN produtos p ON p.id = c.produto_id
           LEFT JOIN matriculas m ON m.aluno_id = c.aluno_id AND m.produto_id = c.produto_id
