@@ -9,8 +9,9 @@ alone against a plain COPY of the same rows.
    ``hotmart_conexao.sincronizar`` — with the client wrapped so that the sales and buyers pages it
    fetched are kept.
 2. Database stage alone: the mirror tables are emptied and the kept pages, normalised beforehand,
-   are fed to the sync's own write functions (``hotmart_espelho.upsert_*``) in the same batches
-   of 1,000 with a commit each, exactly as ``Sincronizacao._participantes``/``_vendas`` do.
+   are fed to the sync's own batch writers (``hotmart_sync.gravar_compradores`` and
+   ``gravar_vendas``) in the sync's batches (``hotmart_sync.LOTE``), one transaction each, in the
+   order ``Sincronizacao._participantes``/``_vendas`` call them.
 3. Plain COPY: the rows that stage produced (products, offers, students, transactions) are copied
    out, the tables emptied again, and the same rows COPYed back in one transaction.
 
@@ -96,7 +97,7 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
     """Run the three steps; return the figures and the details for results.json."""
     from db.uow import UnidadeDeTrabalho
     from services import config, hotmart_conexao, jobs
-    from services.hotmart_sync import Sincronizacao
+    from services.hotmart_sync import LOTE, Sincronizacao
     from services.sandbox.hotmart import CAMINHO_TOKEN
 
     detalhes: dict[str, Any] = {}
@@ -230,7 +231,8 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
             "—",
             None,
             f"{gravadas} transações e {alunos} alunos em {t_estagio:.1f} s "
-            f"(upserts em lotes de 1.000, commit por lote; normalização à parte: {t_norm:.1f} s)",
+            f"(gravadores do sync em lotes de {LOTE:_}, commit por lote; normalização à parte: "
+            f"{t_norm:.1f} s)".replace("_", "."),
         ),
         Figura(
             "ingest",
@@ -293,7 +295,7 @@ def _etapas(marcos: list[tuple[float, str]], inicio: float, fim: float) -> dict[
 
 
 def _normalizar(gravador: Gravador):
-    """The kept pages in the sync's batches of 1,000, normalised as the sync does it."""
+    """The kept pages in the sync's batches (``LOTE``), normalised as the sync does it."""
     from services import hotmart_normalizar as norm
     from services.hotmart_sync import LOTE, STATUS_TRANSACAO
 
@@ -315,44 +317,16 @@ def _normalizar(gravador: Gravador):
 
 
 def _estagio_banco(lotes_p: dict, lotes_v: dict) -> float:
-    """The writes of Sincronizacao._participantes and _vendas, batch by batch (no HTTP)."""
-    from db.uow import UnidadeDeTrabalho
-    from services import hotmart_espelho as espelho
-    from services.hotmart_sync import STATUS_TRANSACAO
+    """The sync's own batch writers (``gravar_compradores``/``gravar_vendas``, one transaction
+    per batch), called in the order Sincronizacao runs them, without HTTP."""
+    from services.hotmart_sync import STATUS_TRANSACAO, gravar_compradores, gravar_vendas
 
     inicio = time.perf_counter()
     for status in STATUS_TRANSACAO:
         for pessoas in lotes_p[status]:
-            with UnidadeDeTrabalho() as uow:
-                espelho.upsert_alunos(uow.session, pessoas)
-                uow.commit()
+            gravar_compradores(pessoas)
         for linhas in lotes_v[status]:
-            with UnidadeDeTrabalho() as uow:
-                s = uow.session
-                espelho.upsert_produtos(
-                    s,
-                    [
-                        {"hotmart_product_id": x["hotmart_product_id"], "nome": x["produto_nome"]}
-                        for x in linhas
-                    ],
-                )
-                espelho.upsert_ofertas(
-                    s,
-                    [
-                        {
-                            "hotmart_product_id": x["hotmart_product_id"],
-                            "offer_code": x["offer_code"],
-                            "nome": None,
-                            "preco": x["valor_pago"],
-                            "moeda": x["moeda"],
-                        }
-                        for x in linhas
-                        if x["offer_code"]
-                    ],
-                )
-                espelho.upsert_alunos(s, [{"email": x["email"], "nome": x["nome"]} for x in linhas])
-                espelho.upsert_transacoes(s, linhas)
-                uow.commit()
+            gravar_vendas(linhas)
     return time.perf_counter() - inicio
 
 
