@@ -208,7 +208,7 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
     log("  ingest: etapa de banco sozinha (funções de escrita do sync, sem HTTP)…")
     _esvaziar(engine)
     with capturar_sql(engine) as captura:
-        t_estagio = _estagio_banco(lotes_p, lotes_v)
+        t_estagio = _estagio_banco(engine, lotes_p, lotes_v)
     detalhes["estagio_por_instrucao"] = _por_instrucao(captura)
     with engine.connect() as conn:
         gravadas = conn.execute(text("SELECT count(*) FROM transacoes")).scalar()
@@ -316,17 +316,25 @@ def _normalizar(gravador: Gravador):
     return lotes_p, lotes_v, time.perf_counter() - inicio
 
 
-def _estagio_banco(lotes_p: dict, lotes_v: dict) -> float:
+def _estagio_banco(engine: Engine, lotes_p: dict, lotes_v: dict) -> float:
     """The sync's own batch writers (``gravar_compradores``/``gravar_vendas``, one transaction
-    per batch), called in the order Sincronizacao runs them, without HTTP."""
+    per batch), called in the order Sincronizacao runs them, without HTTP. After each step a
+    durable commit stands for the job's cursor save, which flushes the step's batches (they
+    commit without waiting for the disk)."""
     from services.hotmart_sync import STATUS_TRANSACAO, gravar_compradores, gravar_vendas
+
+    def fim_da_etapa() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_current_xact_id()"))  # a commit record, flushed
 
     inicio = time.perf_counter()
     for status in STATUS_TRANSACAO:
         for pessoas in lotes_p[status]:
             gravar_compradores(pessoas)
+        fim_da_etapa()
         for linhas in lotes_v[status]:
             gravar_vendas(linhas)
+        fim_da_etapa()
     return time.perf_counter() - inicio
 
 

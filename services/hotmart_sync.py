@@ -44,11 +44,18 @@ STATUS_TRANSACAO = (
 # cost over more rows; a failed step is re-run whole, so the size does not change resuming.
 LOTE = 5000
 
+# A batch's commit does not wait for its WAL flush (on this machine the flush cost more than
+# the batch's writes). A crash can lose only the last batches of a step not yet marked done; the
+# mark (the job's cursor, a normal commit) flushes every batch before it, and a resumed sync
+# writes the step again (every write is an idempotent upsert).
+_SEM_ESPERAR_DISCO = "SET LOCAL synchronous_commit = off"
+
 
 def gravar_compradores(pessoas: list[dict]) -> list[UUID]:
     """The buyers step's write of one batch (participante_da_api rows), in its own transaction;
     returns the students touched."""
     with UnidadeDeTrabalho() as uow:
+        uow.session.execute(text(_SEM_ESPERAR_DISCO))
         ids = espelho.upsert_alunos(uow.session, pessoas)
         uow.commit()
     return ids
@@ -58,6 +65,7 @@ def gravar_vendas(linhas: list[dict]) -> tuple[list[UUID], int]:
     """The sales step's write of one batch (venda_da_api rows), in its own transaction; returns
     the students touched and the transactions written."""
     with UnidadeDeTrabalho() as uow:
+        uow.session.execute(text(_SEM_ESPERAR_DISCO))
         resultado = espelho.upsert_vendas(uow.session, linhas)
         uow.commit()
     return resultado
