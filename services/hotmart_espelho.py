@@ -36,13 +36,19 @@ def _copiar(
     connection's first use and kept: ``ON COMMIT DELETE ROWS`` empties it at each commit and the
     DELETE empties it for a second use in one transaction. A create/drop per batch wrote the
     catalogue every time, and psycopg forgets every prepared statement after a DROP or ALTER.
-    A staging table's name always stands for the same columns.
     """
     definicao = ", ".join(f"{nome} {tipo}" for nome, tipo in [*colunas, *extras])
     nomes = ", ".join(nome for nome, _ in colunas)
-    conn = session.connection().connection.driver_connection
+    dbapi = session.connection().connection
+    # Per connection: the definition each staging table was created with. A caller asking for
+    # other columns under the same name gets the table created again.
+    definicoes = dbapi.info.setdefault("stg_definicoes", {})
+    refazer = definicoes.get(tabela, definicao) != definicao
+    definicoes[tabela] = definicao
     n = 0
-    with conn.cursor() as cur:
+    with dbapi.driver_connection.cursor() as cur:
+        if refazer:
+            cur.execute(f"DROP TABLE IF EXISTS {tabela}")
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {tabela} ({definicao}) ON COMMIT DELETE ROWS;"
             f" DELETE FROM {tabela}"
@@ -233,22 +239,35 @@ def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
     )
     _resolver_alunos(session, "stg_alunos")
     # New people: rows of one person share a key (their CPF, or the CPF another row with the
-    # same e-mail carries, else the e-mail); the newest row with a CPF describes them.
+    # same e-mail carries, else the e-mail); the newest row with a CPF describes them. The rows
+    # still unresolved are then matched (CPF first, else e-mail) against the people just
+    # inserted: under the lock nobody else inserts students, so those are the only new matches.
     session.execute(
         text(
             """
-            INSERT INTO alunos (email, nome, cpf, celular)
-            SELECT DISTINCT ON (chave) email, left(nome, 255), cpf, celular
-              FROM (SELECT s.*, coalesce(s.cpf, min(s.cpf) OVER (PARTITION BY s.email),
-                                         'e:' || s.email) AS chave
-                      FROM stg_alunos s) n
-             WHERE aluno_id IS NULL AND email IS NOT NULL
-             ORDER BY chave, (cpf IS NULL), ord DESC
-            ON CONFLICT (email) DO NOTHING
+            WITH novos AS (
+                INSERT INTO alunos (email, nome, cpf, celular)
+                SELECT DISTINCT ON (chave) email, left(nome, 255), cpf, celular
+                  FROM (SELECT s.*, coalesce(s.cpf, min(s.cpf) OVER (PARTITION BY s.email),
+                                             'e:' || s.email) AS chave
+                          FROM stg_alunos s) n
+                 WHERE aluno_id IS NULL AND email IS NOT NULL
+                 ORDER BY chave, (cpf IS NULL), ord DESC
+                ON CONFLICT (email) DO NOTHING
+                RETURNING id, email, cpf
+            ), achados AS (
+                SELECT s.ord, coalesce(c.id, e.id) AS id
+                  FROM stg_alunos s
+                  LEFT JOIN novos c ON c.cpf = s.cpf
+                  LEFT JOIN novos e ON lower(e.email) = s.email
+                 WHERE s.aluno_id IS NULL
+            )
+            UPDATE stg_alunos s SET aluno_id = a.id
+              FROM achados a
+             WHERE s.ord = a.ord AND a.id IS NOT NULL
             """
         )
     )
-    _resolver_alunos(session, "stg_alunos")
     # Known people: newer non-empty details win; a CPF is filled in only where it is free.
     session.execute(
         text(
