@@ -20,6 +20,7 @@ Ratio = COPY time ÷ stage time (1.0 = as fast as COPY; target ≥ 0.5).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,8 +66,6 @@ class Gravador:
 def _cpu_postgres() -> float:
     """CPU seconds of our PostgreSQL: the postmaster of this run's data directory and its
     children (other embedded servers on the machine are other people's)."""
-    import os
-
     arquivo = Path(os.environ["TERCEIRIZA_DATA_DIR"]) / "pg" / "postmaster.pid"
     try:
         mestre = psutil.Process(int(arquivo.read_text().splitlines()[0]))
@@ -81,6 +80,18 @@ def _cpu_postgres() -> float:
         except psutil.Error:
             continue
     return total
+
+
+def _cpu_desde(antes: tuple[float, float, float]) -> dict:
+    """CPU seconds of this process and of PostgreSQL since ``antes``, and the load averages."""
+    processo = time.process_time() - antes[0]
+    postgresql = _cpu_postgres() - antes[1]
+    return {
+        "processo_s": round(processo, 2),
+        "postgresql_s": round(postgresql, 2),
+        "total_s": round(processo + postgresql, 2),
+        "carga": [round(antes[2], 2), round(os.getloadavg()[0], 2)],
+    }
 
 
 def _cpu(pid: int) -> float:
@@ -207,19 +218,25 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
     gravador.participantes_brutos.clear()
     log("  ingest: etapa de banco sozinha (funções de escrita do sync, sem HTTP)…")
     _esvaziar(engine)
+    cpu_antes = (time.process_time(), _cpu_postgres(), os.getloadavg()[0])
     with capturar_sql(engine) as captura:
         t_estagio = _estagio_banco(engine, lotes_p, lotes_v)
+    cpu_estagio = _cpu_desde(cpu_antes)
     detalhes["estagio_por_instrucao"] = _por_instrucao(captura)
     with engine.connect() as conn:
         gravadas = conn.execute(text("SELECT count(*) FROM transacoes")).scalar()
         alunos = conn.execute(text("SELECT count(*) FROM alunos")).scalar()
     log("  ingest: COPY simples das mesmas linhas…")
-    t_copy = _copy_simples(engine)
+    t_copy, cpu_copy = _copy_simples(engine)
     razao = t_copy / t_estagio if t_estagio else None
     detalhes.update(
         normalizacao_s=round(t_norm, 2),
         estagio_banco_s=round(t_estagio, 2),
         copy_s=round(t_copy, 2),
+        # CPU seconds spent, less sensitive than wall time to other work on the machine; the
+        # load average (1 min) at the start and end of each.
+        estagio_cpu=cpu_estagio,
+        copy_cpu=cpu_copy,
         linhas={"transacoes": gravadas, "alunos": alunos},
     )
     figuras += [
@@ -250,7 +267,10 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
             "× COPY",
             "≥ 0,5",
             razao is not None and razao >= 0.5,
-            f"tempo do COPY {t_copy:.1f} s ÷ tempo da etapa {t_estagio:.1f} s",
+            f"tempo do COPY {t_copy:.1f} s ÷ tempo da etapa {t_estagio:.1f} s; CPU "
+            f"(PostgreSQL + processo): COPY {cpu_copy['total_s']:.1f} s, etapa "
+            f"{cpu_estagio['total_s']:.1f} s; carga média {cpu_estagio['carga'][0]:.1f} → "
+            f"{cpu_copy['carga'][1]:.1f}",
         ),
     ]
     _esvaziar(engine)
@@ -338,8 +358,9 @@ def _estagio_banco(engine: Engine, lotes_p: dict, lotes_v: dict) -> float:
     return time.perf_counter() - inicio
 
 
-def _copy_simples(engine: Engine) -> float:
-    """COPY the stage's rows out, empty the tables, COPY them back in (timed)."""
+def _copy_simples(engine: Engine) -> tuple[float, dict]:
+    """COPY the stage's rows out, empty the tables, COPY them back in (timed); return the time
+    and the CPU it took."""
     tabelas = ("produtos", "ofertas", "alunos", "transacoes")
     bruta = engine.raw_connection()
     try:
@@ -354,6 +375,7 @@ def _copy_simples(engine: Engine) -> float:
                 dados[tabela] = b"".join(partes)
         pg.commit()
         _esvaziar(engine)
+        cpu_antes = (time.process_time(), _cpu_postgres(), os.getloadavg()[0])
         inicio = time.perf_counter()
         with pg.cursor() as cur:
             for tabela in tabelas:
@@ -362,6 +384,6 @@ def _copy_simples(engine: Engine) -> float:
                     for i in range(0, len(visao), 1 << 20):
                         copia.write(visao[i : i + (1 << 20)])
         pg.commit()
-        return time.perf_counter() - inicio
+        return time.perf_counter() - inicio, _cpu_desde(cpu_antes)
     finally:
         bruta.close()
