@@ -29,8 +29,11 @@ def _copiar(
     linhas,
     *,
     extras: Sequence[tuple[str, str]] = (),
+    numerar: bool = False,
 ) -> int:
     """COPY the rows into this connection's staging table ``tabela``; return the row count.
+
+    ``numerar``: the first column is ``ord``, each row's position in ``linhas`` (later rows win).
 
     The temp table (``colunas`` plus ``extras``, columns filled later in SQL) is created on the
     connection's first use and kept: ``ON COMMIT DELETE ROWS`` empties it at each commit and the
@@ -53,10 +56,11 @@ def _copiar(
             f"CREATE TEMP TABLE IF NOT EXISTS {tabela} ({definicao}) ON COMMIT DELETE ROWS;"
             f" DELETE FROM {tabela}"
         )
+        chaves = [nome for nome, _ in colunas][1 if numerar else 0 :]
         with cur.copy(f"COPY {tabela} ({nomes}) FROM STDIN") as copia:
-            for linha in linhas:
-                copia.write_row([linha.get(nome) for nome, _ in colunas])
-                n += 1
+            for n, linha in enumerate(linhas, start=1):
+                valores = map(linha.get, chaves)
+                copia.write_row([n, *valores] if numerar else list(valores))
     return n
 
 
@@ -82,8 +86,7 @@ def _sql_upsert_produtos(origem: str) -> str:
 def upsert_produtos(session: Session, linhas: Iterable[dict]) -> int:
     """Insert or rename products; our own columns (monitoring, subdomain, cover) are untouched."""
     colunas = [("ord", "bigint"), ("hotmart_product_id", "int"), ("nome", "text")]
-    numeradas = ({**linha, "ord": i} for i, linha in enumerate(linhas))
-    if not _copiar(session, "stg_produtos", colunas, numeradas):
+    if not _copiar(session, "stg_produtos", colunas, linhas, numerar=True):
         return 0
     return _executar(session, _sql_upsert_produtos("stg_produtos"))
 
@@ -220,8 +223,9 @@ def _resolver_alunos(session: Session, tabela: str) -> None:
 
 def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
     """One person, one row: match by CPF when known, else by e-mail; return the touched ids."""
-    numeradas = ({**linha, "ord": i} for i, linha in enumerate(linhas))
-    if not _copiar(session, "stg_alunos", _COLUNAS_ALUNO, numeradas, extras=[("aluno_id", "uuid")]):
+    if not _copiar(
+        session, "stg_alunos", _COLUNAS_ALUNO, linhas, extras=[("aluno_id", "uuid")], numerar=True
+    ):
         return []
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ALUNOS})
     # Rows without a key, and people anonymised on request (services.lgpd): never re-created
@@ -346,9 +350,13 @@ def upsert_transacoes(session: Session, linhas: Iterable[dict], *, fonte: str = 
     REFUNDED that arrived before its APPROVED stays REFUNDED), unless it is a later recurrence.
     ``fonte='api'``: the API's current state is authoritative.
     """
-    numeradas = ({**linha, "ord": i} for i, linha in enumerate(linhas))
     if not _copiar(
-        session, "stg_transacoes", _COLUNAS_TRANSACAO, numeradas, extras=[("aluno_id", "uuid")]
+        session,
+        "stg_transacoes",
+        _COLUNAS_TRANSACAO,
+        linhas,
+        extras=[("aluno_id", "uuid")],
+        numerar=True,
     ):
         return 0
     return _gravar_transacoes(session, fonte)
@@ -362,9 +370,13 @@ def upsert_vendas(session: Session, linhas: Sequence[dict]) -> tuple[list[UUID],
     what the buyers step wrote) and upserts the transactions with their student resolved once
     in staging. Returns the students of the batch and the transactions written.
     """
-    numeradas = ({**linha, "ord": i} for i, linha in enumerate(linhas))
     if not _copiar(
-        session, "stg_transacoes", _COLUNAS_TRANSACAO, numeradas, extras=[("aluno_id", "uuid")]
+        session,
+        "stg_transacoes",
+        _COLUNAS_TRANSACAO,
+        linhas,
+        extras=[("aluno_id", "uuid")],
+        numerar=True,
     ):
         return [], 0
     session.execute(
