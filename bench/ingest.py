@@ -9,8 +9,9 @@ alone against a plain COPY of the same rows.
    ``hotmart_conexao.sincronizar`` — with the client wrapped so that the sales and buyers pages it
    fetched are kept.
 2. Database stage alone: the mirror tables are emptied and the kept pages, normalised beforehand,
-   are fed to the sync's own write functions (``hotmart_espelho.upsert_*``) in the same batches
-   of 1,000 with a commit each, exactly as ``Sincronizacao._participantes``/``_vendas`` do.
+   are fed to the sync's own batch writers (``hotmart_sync.gravar_compradores`` and
+   ``gravar_vendas``) in the sync's batches (``hotmart_sync.LOTE``), one transaction each, in the
+   order ``Sincronizacao._participantes``/``_vendas`` call them.
 3. Plain COPY: the rows that stage produced (products, offers, students, transactions) are copied
    out, the tables emptied again, and the same rows COPYed back in one transaction.
 
@@ -19,6 +20,7 @@ Ratio = COPY time ÷ stage time (1.0 = as fast as COPY; target ≥ 0.5).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,8 +66,6 @@ class Gravador:
 def _cpu_postgres() -> float:
     """CPU seconds of our PostgreSQL: the postmaster of this run's data directory and its
     children (other embedded servers on the machine are other people's)."""
-    import os
-
     arquivo = Path(os.environ["TERCEIRIZA_DATA_DIR"]) / "pg" / "postmaster.pid"
     try:
         mestre = psutil.Process(int(arquivo.read_text().splitlines()[0]))
@@ -82,6 +82,18 @@ def _cpu_postgres() -> float:
     return total
 
 
+def _cpu_desde(antes: tuple[float, float, float]) -> dict:
+    """CPU seconds of this process and of PostgreSQL since ``antes``, and the load averages."""
+    processo = time.process_time() - antes[0]
+    postgresql = _cpu_postgres() - antes[1]
+    return {
+        "processo_s": round(processo, 2),
+        "postgresql_s": round(postgresql, 2),
+        "total_s": round(processo + postgresql, 2),
+        "carga": [round(antes[2], 2), round(os.getloadavg()[0], 2)],
+    }
+
+
 def _cpu(pid: int) -> float:
     t = psutil.Process(pid).cpu_times()
     return t.user + t.system
@@ -96,7 +108,7 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
     """Run the three steps; return the figures and the details for results.json."""
     from db.uow import UnidadeDeTrabalho
     from services import config, hotmart_conexao, jobs
-    from services.hotmart_sync import Sincronizacao
+    from services.hotmart_sync import LOTE, Sincronizacao
     from services.sandbox.hotmart import CAMINHO_TOKEN
 
     detalhes: dict[str, Any] = {}
@@ -206,19 +218,25 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
     gravador.participantes_brutos.clear()
     log("  ingest: etapa de banco sozinha (funções de escrita do sync, sem HTTP)…")
     _esvaziar(engine)
+    cpu_antes = (time.process_time(), _cpu_postgres(), os.getloadavg()[0])
     with capturar_sql(engine) as captura:
-        t_estagio = _estagio_banco(lotes_p, lotes_v)
+        t_estagio = _estagio_banco(engine, lotes_p, lotes_v)
+    cpu_estagio = _cpu_desde(cpu_antes)
     detalhes["estagio_por_instrucao"] = _por_instrucao(captura)
     with engine.connect() as conn:
         gravadas = conn.execute(text("SELECT count(*) FROM transacoes")).scalar()
         alunos = conn.execute(text("SELECT count(*) FROM alunos")).scalar()
     log("  ingest: COPY simples das mesmas linhas…")
-    t_copy = _copy_simples(engine)
+    t_copy, cpu_copy = _copy_simples(engine)
     razao = t_copy / t_estagio if t_estagio else None
     detalhes.update(
         normalizacao_s=round(t_norm, 2),
         estagio_banco_s=round(t_estagio, 2),
         copy_s=round(t_copy, 2),
+        # CPU seconds spent, less sensitive than wall time to other work on the machine; the
+        # load average (1 min) at the start and end of each.
+        estagio_cpu=cpu_estagio,
+        copy_cpu=cpu_copy,
         linhas={"transacoes": gravadas, "alunos": alunos},
     )
     figuras += [
@@ -230,7 +248,8 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
             "—",
             None,
             f"{gravadas} transações e {alunos} alunos em {t_estagio:.1f} s "
-            f"(upserts em lotes de 1.000, commit por lote; normalização à parte: {t_norm:.1f} s)",
+            f"(gravadores do sync em lotes de {LOTE:_}, commit por lote; normalização à parte: "
+            f"{t_norm:.1f} s)".replace("_", "."),
         ),
         Figura(
             "ingest",
@@ -248,7 +267,10 @@ def medir(engine: Engine, escala: Escala, log=print) -> tuple[list[Figura], dict
             "× COPY",
             "≥ 0,5",
             razao is not None and razao >= 0.5,
-            f"tempo do COPY {t_copy:.1f} s ÷ tempo da etapa {t_estagio:.1f} s",
+            f"tempo do COPY {t_copy:.1f} s ÷ tempo da etapa {t_estagio:.1f} s; CPU "
+            f"(PostgreSQL + processo): COPY {cpu_copy['total_s']:.1f} s, etapa "
+            f"{cpu_estagio['total_s']:.1f} s; carga média {cpu_estagio['carga'][0]:.1f} → "
+            f"{cpu_copy['carga'][1]:.1f}",
         ),
     ]
     _esvaziar(engine)
@@ -293,7 +315,7 @@ def _etapas(marcos: list[tuple[float, str]], inicio: float, fim: float) -> dict[
 
 
 def _normalizar(gravador: Gravador):
-    """The kept pages in the sync's batches of 1,000, normalised as the sync does it."""
+    """The kept pages in the sync's batches (``LOTE``), normalised as the sync does it."""
     from services import hotmart_normalizar as norm
     from services.hotmart_sync import LOTE, STATUS_TRANSACAO
 
@@ -314,50 +336,31 @@ def _normalizar(gravador: Gravador):
     return lotes_p, lotes_v, time.perf_counter() - inicio
 
 
-def _estagio_banco(lotes_p: dict, lotes_v: dict) -> float:
-    """The writes of Sincronizacao._participantes and _vendas, batch by batch (no HTTP)."""
-    from db.uow import UnidadeDeTrabalho
-    from services import hotmart_espelho as espelho
-    from services.hotmart_sync import STATUS_TRANSACAO
+def _estagio_banco(engine: Engine, lotes_p: dict, lotes_v: dict) -> float:
+    """The sync's own batch writers (``gravar_compradores``/``gravar_vendas``, one transaction
+    per batch), called in the order Sincronizacao runs them, without HTTP. After each step a
+    durable commit stands for the job's cursor save, which flushes the step's batches (they
+    commit without waiting for the disk)."""
+    from services.hotmart_sync import STATUS_TRANSACAO, gravar_compradores, gravar_vendas
+
+    def fim_da_etapa() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_current_xact_id()"))  # a commit record, flushed
 
     inicio = time.perf_counter()
     for status in STATUS_TRANSACAO:
         for pessoas in lotes_p[status]:
-            with UnidadeDeTrabalho() as uow:
-                espelho.upsert_alunos(uow.session, pessoas)
-                uow.commit()
+            gravar_compradores(pessoas)
+        fim_da_etapa()
         for linhas in lotes_v[status]:
-            with UnidadeDeTrabalho() as uow:
-                s = uow.session
-                espelho.upsert_produtos(
-                    s,
-                    [
-                        {"hotmart_product_id": x["hotmart_product_id"], "nome": x["produto_nome"]}
-                        for x in linhas
-                    ],
-                )
-                espelho.upsert_ofertas(
-                    s,
-                    [
-                        {
-                            "hotmart_product_id": x["hotmart_product_id"],
-                            "offer_code": x["offer_code"],
-                            "nome": None,
-                            "preco": x["valor_pago"],
-                            "moeda": x["moeda"],
-                        }
-                        for x in linhas
-                        if x["offer_code"]
-                    ],
-                )
-                espelho.upsert_alunos(s, [{"email": x["email"], "nome": x["nome"]} for x in linhas])
-                espelho.upsert_transacoes(s, linhas)
-                uow.commit()
+            gravar_vendas(linhas)
+        fim_da_etapa()
     return time.perf_counter() - inicio
 
 
-def _copy_simples(engine: Engine) -> float:
-    """COPY the stage's rows out, empty the tables, COPY them back in (timed)."""
+def _copy_simples(engine: Engine) -> tuple[float, dict]:
+    """COPY the stage's rows out, empty the tables, COPY them back in (timed); return the time
+    and the CPU it took."""
     tabelas = ("produtos", "ofertas", "alunos", "transacoes")
     bruta = engine.raw_connection()
     try:
@@ -372,6 +375,7 @@ def _copy_simples(engine: Engine) -> float:
                 dados[tabela] = b"".join(partes)
         pg.commit()
         _esvaziar(engine)
+        cpu_antes = (time.process_time(), _cpu_postgres(), os.getloadavg()[0])
         inicio = time.perf_counter()
         with pg.cursor() as cur:
             for tabela in tabelas:
@@ -380,6 +384,6 @@ def _copy_simples(engine: Engine) -> float:
                     for i in range(0, len(visao), 1 << 20):
                         copia.write(visao[i : i + (1 << 20)])
         pg.commit()
-        return time.perf_counter() - inicio
+        return time.perf_counter() - inicio, _cpu_desde(cpu_antes)
     finally:
         bruta.close()

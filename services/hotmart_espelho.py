@@ -28,19 +28,45 @@ LIMITE_TRAVA_POR_PESSOA = 250  # rows up to which the per-person locks are used 
 # postbacks holds up to 200; the sync writes 1,000 at a time)
 
 
-def _copiar(session: Session, tabela: str, colunas: Sequence[tuple[str, str]], linhas) -> int:
-    """(Re)create a temp staging table and COPY the rows into it; return the row count."""
-    definicao = ", ".join(f"{nome} {tipo}" for nome, tipo in colunas)
+def _copiar(
+    session: Session,
+    tabela: str,
+    colunas: Sequence[tuple[str, str]],
+    linhas,
+    *,
+    extras: Sequence[tuple[str, str]] = (),
+    numerar: bool = False,
+) -> int:
+    """COPY the rows into this connection's staging table ``tabela``; return the row count.
+
+    ``numerar``: the first column is ``ord``, each row's position in ``linhas`` (later rows win).
+
+    The temp table (``colunas`` plus ``extras``, columns filled later in SQL) is created on the
+    connection's first use and kept: ``ON COMMIT DELETE ROWS`` empties it at each commit and the
+    DELETE empties it for a second use in one transaction. A create/drop per batch wrote the
+    catalogue every time, and psycopg forgets every prepared statement after a DROP or ALTER.
+    """
+    definicao = ", ".join(f"{nome} {tipo}" for nome, tipo in [*colunas, *extras])
     nomes = ", ".join(nome for nome, _ in colunas)
-    conn = session.connection().connection.driver_connection
+    dbapi = session.connection().connection
+    # Per connection: the definition each staging table was created with. A caller asking for
+    # other columns under the same name gets the table created again.
+    definicoes = dbapi.info.setdefault("stg_definicoes", {})
+    refazer = definicoes.get(tabela, definicao) != definicao
+    definicoes[tabela] = definicao
     n = 0
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {tabela}")
-        cur.execute(f"CREATE TEMP TABLE {tabela} ({definicao}) ON COMMIT DROP")
+    with dbapi.driver_connection.cursor() as cur:
+        if refazer:
+            cur.execute(f"DROP TABLE IF EXISTS {tabela}")
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {tabela} ({definicao}) ON COMMIT DELETE ROWS;"
+            f" DELETE FROM {tabela}"
+        )
+        chaves = [nome for nome, _ in colunas][1 if numerar else 0 :]
         with cur.copy(f"COPY {tabela} ({nomes}) FROM STDIN") as copia:
-            for linha in linhas:
-                copia.write_row([linha.get(nome) for nome, _ in colunas])
-                n += 1
+            for n, linha in enumerate(linhas, start=1):
+                valores = map(linha.get, chaves)
+                copia.write_row([n, *valores] if numerar else list(valores))
     return n
 
 
@@ -51,22 +77,46 @@ def _executar(session: Session, sql: str, params: dict[str, Any] | None = None) 
 # ---- catalogue ------------------------------------------------------------------------------
 
 
-def upsert_produtos(session: Session, linhas: Iterable[dict]) -> int:
-    """Insert or rename products; our own columns (monitoring, subdomain, cover) are untouched."""
-    if not _copiar(
-        session, "stg_produtos", [("hotmart_product_id", "int"), ("nome", "text")], linhas
-    ):
-        return 0
-    return _executar(
-        session,
-        """
+def _sql_upsert_produtos(origem: str) -> str:
+    """Products from ``origem`` (a relation with hotmart_product_id, nome, ord)."""
+    return f"""
         INSERT INTO produtos (hotmart_product_id, nome)
         SELECT DISTINCT ON (hotmart_product_id) hotmart_product_id, left(nome, 255)
-          FROM stg_produtos WHERE hotmart_product_id IS NOT NULL
+          FROM {origem} WHERE hotmart_product_id IS NOT NULL
+         ORDER BY hotmart_product_id, ord DESC
         ON CONFLICT (hotmart_product_id) DO UPDATE SET nome = EXCLUDED.nome
          WHERE produtos.nome IS DISTINCT FROM EXCLUDED.nome
-        """,
-    )
+        """
+
+
+def upsert_produtos(session: Session, linhas: Iterable[dict]) -> int:
+    """Insert or rename products; our own columns (monitoring, subdomain, cover) are untouched."""
+    colunas = [("ord", "bigint"), ("hotmart_product_id", "int"), ("nome", "text")]
+    if not _copiar(session, "stg_produtos", colunas, linhas, numerar=True):
+        return 0
+    return _executar(session, _sql_upsert_produtos("stg_produtos"))
+
+
+def _sql_upsert_ofertas(origem: str, *, so_lacunas: bool) -> str:
+    """Offers from ``origem`` (hotmart_product_id, offer_code, nome, preco, moeda)."""
+    colunas_oferta = ("nome", "preco", "moeda")
+    if so_lacunas:
+        novos = [f"coalesce(ofertas.{c}, EXCLUDED.{c})" for c in colunas_oferta]
+    else:
+        novos = [f"coalesce(EXCLUDED.{c}, ofertas.{c})" for c in colunas_oferta]
+    # The last ORDER BY keys only make the choice among one batch's rows deterministic.
+    return f"""
+        INSERT INTO ofertas (produto_id, hotmart_offer_code, nome, preco, moeda)
+        SELECT DISTINCT ON (p.id, s.offer_code) p.id, s.offer_code, left(s.nome, 255), s.preco,
+               coalesce(s.moeda, 'BRL')
+          FROM {origem} s JOIN produtos p ON p.hotmart_product_id = s.hotmart_product_id
+         WHERE s.offer_code IS NOT NULL
+         ORDER BY p.id, s.offer_code, (s.nome IS NULL), (s.preco IS NULL), s.preco, s.nome
+        ON CONFLICT (produto_id, hotmart_offer_code) DO UPDATE
+           SET {", ".join(f"{c} = {n}" for c, n in zip(colunas_oferta, novos, strict=True))}
+         WHERE (ofertas.nome, ofertas.preco, ofertas.moeda) IS DISTINCT FROM
+               ({", ".join(novos)})
+        """
 
 
 def upsert_ofertas(session: Session, linhas: Iterable[dict], *, so_lacunas: bool = False) -> int:
@@ -76,11 +126,6 @@ def upsert_ofertas(session: Session, linhas: Iterable[dict], *, so_lacunas: bool
     from a sale, whose paid price includes interest: it must not overwrite the catalogue's
     price, nor make the mirror depend on which sale came last).
     """
-    colunas_oferta = ("nome", "preco", "moeda")
-    if so_lacunas:
-        novos = [f"coalesce(ofertas.{c}, EXCLUDED.{c})" for c in colunas_oferta]
-    else:
-        novos = [f"coalesce(EXCLUDED.{c}, ofertas.{c})" for c in colunas_oferta]
     colunas = [
         ("hotmart_product_id", "int"),
         ("offer_code", "text"),
@@ -90,22 +135,7 @@ def upsert_ofertas(session: Session, linhas: Iterable[dict], *, so_lacunas: bool
     ]
     if not _copiar(session, "stg_ofertas", colunas, linhas):
         return 0
-    # The last ORDER BY keys only make the choice among one batch's rows deterministic.
-    return _executar(
-        session,
-        f"""
-        INSERT INTO ofertas (produto_id, hotmart_offer_code, nome, preco, moeda)
-        SELECT DISTINCT ON (p.id, s.offer_code) p.id, s.offer_code, left(s.nome, 255), s.preco,
-               coalesce(s.moeda, 'BRL')
-          FROM stg_ofertas s JOIN produtos p ON p.hotmart_product_id = s.hotmart_product_id
-         WHERE s.offer_code IS NOT NULL
-         ORDER BY p.id, s.offer_code, (s.nome IS NULL), (s.preco IS NULL), s.preco, s.nome
-        ON CONFLICT (produto_id, hotmart_offer_code) DO UPDATE
-           SET {", ".join(f"{c} = {n}" for c, n in zip(colunas_oferta, novos, strict=True))}
-         WHERE (ofertas.nome, ofertas.preco, ofertas.moeda) IS DISTINCT FROM
-               ({", ".join(novos)})
-        """,
-    )
+    return _executar(session, _sql_upsert_ofertas("stg_ofertas", so_lacunas=so_lacunas))
 
 
 def upsert_modulos(session: Session, linhas: Iterable[dict]) -> int:
@@ -196,65 +226,82 @@ def _travar_pessoas(session: Session, linhas: int) -> None:
     )
 
 
-def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
-    """One person, one row: match by CPF when known, else by e-mail; return the touched ids."""
-    colunas = [
-        ("ord", "bigint"),
-        ("email", "text"),
-        ("nome", "text"),
-        ("cpf", "text"),
-        ("celular", "text"),
-    ]
-    numeradas = ({**linha, "ord": i} for i, linha in enumerate(linhas))
-    n = _copiar(session, "stg_alunos", colunas, numeradas)
-    if not n:
-        return []
-    _travar_pessoas(session, n)
+_COLUNAS_ALUNO = [
+    ("ord", "bigint"),
+    ("email", "text"),
+    ("nome", "text"),
+    ("cpf", "text"),
+    ("celular", "text"),
+]
+
+
+def _resolver_alunos(session: Session, tabela: str) -> None:
+    """Fill the staging rows' ``aluno_id`` still empty: by CPF first, else by e-mail."""
     session.execute(
         text(
-            """
-            ALTER TABLE stg_alunos ADD COLUMN aluno_id uuid, ADD COLUMN chave text;
-            DELETE FROM stg_alunos WHERE email IS NULL AND cpf IS NULL;
+            f"""
+            UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
+             WHERE s.aluno_id IS NULL AND s.cpf IS NOT NULL AND a.cpf = s.cpf;
+            UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
+             WHERE s.aluno_id IS NULL AND s.email IS NOT NULL AND lower(a.email) = s.email;
             """
         )
     )
-    # People anonymised on request (services.lgpd) are never re-created from Hotmart's data.
+
+
+def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
+    """One person, one row: match by CPF when known, else by e-mail; return the touched ids."""
+    n = _copiar(
+        session, "stg_alunos", _COLUNAS_ALUNO, linhas, extras=[("aluno_id", "uuid")], numerar=True
+    )
+    if not n:
+        return []
+    _travar_pessoas(session, n)
+    # Rows without a key, and people anonymised on request (services.lgpd): never re-created
+    # from Hotmart's data.
     session.execute(
         text(
             f"""
             DELETE FROM stg_alunos s
-             WHERE EXISTS (SELECT 1 FROM lgpd_anonimizados d
+             WHERE (s.email IS NULL AND s.cpf IS NULL)
+                OR EXISTS (SELECT 1 FROM lgpd_anonimizados d
                             WHERE d.hash_email = {sql_hash_email("s.email")}
                                OR (s.cpf IS NOT NULL AND d.hash_cpf = {sql_hash_cpf("s.cpf")}))
             """
         )
     )
-    resolver = """
-        UPDATE stg_alunos s SET aluno_id = a.id FROM alunos a
-         WHERE s.aluno_id IS NULL AND s.cpf IS NOT NULL AND a.cpf = s.cpf;
-        UPDATE stg_alunos s SET aluno_id = a.id FROM alunos a
-         WHERE s.aluno_id IS NULL AND s.email IS NOT NULL AND lower(a.email) = s.email;
-    """
-    session.execute(text(resolver))
+    _resolver_alunos(session, "stg_alunos")
     # New people: rows of one person share a key (their CPF, or the CPF another row with the
-    # same e-mail carries, else the e-mail).
+    # same e-mail carries, else the e-mail); the newest row with a CPF describes them. The rows
+    # still unresolved are then matched (CPF first, else e-mail) against the people just
+    # inserted: under the locks nobody else inserts these people, so those are the only new
+    # matches.
     session.execute(
         text(
             """
-            UPDATE stg_alunos s SET chave = coalesce(
-                s.cpf,
-                (SELECT min(o.cpf) FROM stg_alunos o WHERE o.email = s.email AND o.cpf IS NOT NULL),
-                'e:' || s.email)
-             WHERE s.aluno_id IS NULL;
-            INSERT INTO alunos (email, nome, cpf, celular)
-            SELECT DISTINCT ON (chave) email, left(nome, 255), cpf, celular
-              FROM stg_alunos WHERE aluno_id IS NULL AND email IS NOT NULL
-             ORDER BY chave, (cpf IS NULL), ord DESC
-            ON CONFLICT (email) DO NOTHING;
+            WITH novos AS (
+                INSERT INTO alunos (email, nome, cpf, celular)
+                SELECT DISTINCT ON (chave) email, left(nome, 255), cpf, celular
+                  FROM (SELECT s.*, coalesce(s.cpf, min(s.cpf) OVER (PARTITION BY s.email),
+                                             'e:' || s.email) AS chave
+                          FROM stg_alunos s) n
+                 WHERE aluno_id IS NULL AND email IS NOT NULL
+                 ORDER BY chave, (cpf IS NULL), ord DESC
+                ON CONFLICT (email) DO NOTHING
+                RETURNING id, email, cpf
+            ), achados AS (
+                SELECT s.ord, coalesce(c.id, e.id) AS id
+                  FROM stg_alunos s
+                  LEFT JOIN novos c ON c.cpf = s.cpf
+                  LEFT JOIN novos e ON lower(e.email) = s.email
+                 WHERE s.aluno_id IS NULL
+            )
+            UPDATE stg_alunos s SET aluno_id = a.id
+              FROM achados a
+             WHERE s.ord = a.ord AND a.id IS NOT NULL
             """
         )
     )
-    session.execute(text(resolver))
     # Known people: newer non-empty details win; a CPF is filled in only where it is free.
     session.execute(
         text(
@@ -320,6 +367,9 @@ _COLUNAS_TRANSACAO = [
     ("recorrencia", "int"),
     ("subscriber_code", "text"),
     ("evento_em", "timestamptz"),
+    ("nome", "text"),
+    ("produto_nome", "text"),
+    ("moeda", "text"),
 ]
 
 
@@ -330,9 +380,70 @@ def upsert_transacoes(session: Session, linhas: Iterable[dict], *, fonte: str = 
     REFUNDED that arrived before its APPROVED stays REFUNDED), unless it is a later recurrence.
     ``fonte='api'``: the API's current state is authoritative.
     """
-    numeradas = ({**linha, "ord": i} for i, linha in enumerate(linhas))
-    if not _copiar(session, "stg_transacoes", _COLUNAS_TRANSACAO, numeradas):
+    if not _copiar(
+        session,
+        "stg_transacoes",
+        _COLUNAS_TRANSACAO,
+        linhas,
+        extras=[("aluno_id", "uuid")],
+        numerar=True,
+    ):
         return 0
+    return _gravar_transacoes(session, fonte)
+
+
+def upsert_vendas(session: Session, linhas: Sequence[dict]) -> tuple[list[UUID], int]:
+    """One batch of the sales history (services.hotmart_normalizar.venda_da_api rows).
+
+    Writes the products and offers the sales name (offers only where still unknown), creates the
+    buyers not known yet (a sale's buyer may be missing from the buyers list; known ones keep
+    what the buyers step wrote) and upserts the transactions with their student resolved once
+    in staging. Returns the students of the batch and the transactions written.
+    """
+    if not _copiar(
+        session,
+        "stg_transacoes",
+        _COLUNAS_TRANSACAO,
+        linhas,
+        extras=[("aluno_id", "uuid")],
+        numerar=True,
+    ):
+        return [], 0
+    session.execute(
+        text(
+            _sql_upsert_produtos(
+                "(SELECT hotmart_product_id, produto_nome AS nome, ord FROM stg_transacoes) s"
+            )
+        )
+    )
+    session.execute(
+        text(
+            _sql_upsert_ofertas(
+                "(SELECT hotmart_product_id, offer_code, NULL::text AS nome,"
+                " valor_pago AS preco, moeda FROM stg_transacoes)",
+                so_lacunas=True,
+            )
+        )
+    )
+    _resolver_alunos(session, "stg_transacoes")
+    faltam = session.execute(
+        text(
+            "SELECT email, nome FROM stg_transacoes"
+            " WHERE aluno_id IS NULL AND email IS NOT NULL ORDER BY ord"
+        )
+    ).all()
+    if faltam:
+        upsert_alunos(session, [{"email": e, "nome": n} for e, n in faltam])
+        _resolver_alunos(session, "stg_transacoes")
+    gravadas = _gravar_transacoes(session, "api")
+    ids = session.execute(
+        text("SELECT DISTINCT aluno_id FROM stg_transacoes WHERE aluno_id IS NOT NULL")
+    ).scalars()
+    return list(ids), gravadas
+
+
+def _gravar_transacoes(session: Session, fonte: str) -> int:
+    """stg_transacoes → transacoes (a staging row's aluno_id, when resolved, saves the lookup)."""
     # Postbacks: only forward in the lifecycle, or a later recurrence of a subscription.
     avanca = (
         "(coalesce(EXCLUDED.recorrencia, 0) > coalesce(transacoes.recorrencia, 0)"
@@ -352,10 +463,10 @@ def upsert_transacoes(session: Session, linhas: Iterable[dict], *, fonte: str = 
             data_garantia_fim, link_boleto, codigo_pix, origem_src, status_hotmart,
             tipo_pagamento, data_aprovacao, recorrencia, hotmart_subscriber_code, evento_em,
             atualizado_em)
-        SELECT DISTINCT ON (s.id) s.id, {_sql_aluno("s")}, p.id, o.id, s.status, s.valor_pago,
-               s.data_compra, s.data_garantia_fim, s.link_boleto, s.codigo_pix,
-               left(s.origem_src, 100), s.status_hotmart, s.tipo_pagamento, s.data_aprovacao,
-               s.recorrencia, s.subscriber_code, s.evento_em, now()
+        SELECT DISTINCT ON (s.id) s.id, coalesce(s.aluno_id, {_sql_aluno("s")}), p.id, o.id,
+               s.status, s.valor_pago, s.data_compra, s.data_garantia_fim, s.link_boleto,
+               s.codigo_pix, left(s.origem_src, 100), s.status_hotmart, s.tipo_pagamento,
+               s.data_aprovacao, s.recorrencia, s.subscriber_code, s.evento_em, now()
           FROM stg_transacoes s
           JOIN produtos p ON p.hotmart_product_id = s.hotmart_product_id
           LEFT JOIN ofertas o ON o.produto_id = p.id AND o.hotmart_offer_code = s.offer_code

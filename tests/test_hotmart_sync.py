@@ -200,6 +200,39 @@ def test_sync_resumes_after_a_failure_without_duplicates(banco, dataset, sandbox
     assert _contagens(banco)["transacoes"] == resumo(dataset)["transacoes"]
 
 
+def test_a_buyer_missing_from_the_buyers_list_is_created_from_the_sales(banco):
+    """The sales step creates a buyer the buyers list left out (known buyers are left as the
+    buyers step wrote them), with enrolments and LTV."""
+    ds = gerar_dataset(alunos=40, seed=11, agora=AGORA)
+    email = ds.vendas[0]["buyer"]["email"]
+    for venda, participante in zip(ds.vendas, ds.participantes, strict=True):
+        if venda["buyer"]["email"] == email:
+            participante["users"] = [u for u in participante["users"] if u["role"] != "BUYER"]
+    vendas = [v for v in ds.vendas if v["buyer"]["email"] == email]
+    pagas = sum(
+        Decimal(str(v["purchase"]["price"]["value"]))
+        for v in vendas
+        if v["purchase"]["status"] in ("APPROVED", "COMPLETE")
+    )
+    with servir(criar_app(ds, client_id="cid", client_secret="csecret")) as url:
+        _sincronizar(url)
+    with banco.connect() as conn:
+        aluno = conn.execute(
+            text("SELECT id, nome, cpf, ltv_total FROM alunos WHERE email = :e"), {"e": email}
+        ).one()
+        transacoes = conn.execute(
+            text("SELECT count(*) FROM transacoes WHERE aluno_id = :a"), {"a": aluno.id}
+        ).scalar()
+        matriculas = conn.execute(
+            text("SELECT count(*) FROM matriculas WHERE aluno_id = :a"), {"a": aluno.id}
+        ).scalar()
+    assert aluno.nome == vendas[0]["buyer"]["name"]
+    assert aluno.cpf is None  # only the buyers list carries the CPF
+    assert transacoes == len(vendas)
+    assert aluno.ltv_total == pagas
+    assert matriculas >= (1 if pagas else 0)
+
+
 def test_enrolment_status_follows_the_latest_transaction(espelhado):
     with espelhado.connect() as conn:
         linhas = conn.execute(
