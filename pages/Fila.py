@@ -37,8 +37,11 @@ st.caption(
 if aviso := st.session_state.pop("_aviso_fila", None):
     st.success(aviso)
 if st.session_state.pop("_fila_limpar", False):
-    for chave in ("fila_motivo", "fila_confirma_reenvio", "fila_selecao", "fila_todos"):
+    for chave in ("fila_confirma_reenvio", "fila_selecao", "fila_todos"):
         st.session_state.pop(chave, None)
+    # Set, not removed: a removed key leaves the browser showing the last reason, which the
+    # next rejection would reuse by mistake.
+    st.session_state["fila_motivo"] = ""
 
 with UnidadeDeTrabalho() as uow:
     contagem = fila.contagem_por_status(uow.session)

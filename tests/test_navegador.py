@@ -161,6 +161,7 @@ def test_cs_approves_and_rejects_then_sees_the_messages_read(app, pagina):
     page.get_by_label("Motivo da rejeição").press("Enter")
     page.get_by_role("button", name="Rejeitar 1").click()
     expect(page.get_by_text("1 item(ns) rejeitado(s).")).to_be_visible()
+    expect(page.get_by_label("Motivo da rejeição")).to_have_value("")  # not reused by mistake
     _foto(page, "03-cs-fila-decidida")
 
     decididos = app.consultar(
