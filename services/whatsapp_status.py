@@ -131,38 +131,15 @@ def aplicar_detalhado(session: Session, statuses: list[dict]) -> tuple[list[str]
 
 def aplicar_estacionados(session: Session, wamid: str) -> int:
     """Apply (and clear) the statuses parked for a message that has just been logged."""
-    _travar(session, [wamid])
-    linhas = (
-        session.execute(
-            text(
-                "DELETE FROM status_pendentes WHERE mensagem_id_whatsapp = :w "
-                "RETURNING mensagem_id_whatsapp AS wamid, status, ocorrido_em, "
-                "erro_codigo AS codigo, erro_titulo AS titulo"
-            ),
-            {"w": wamid},
-        )
-        .mappings()
-        .all()
-    )
-    if not linhas:
-        return 0
-    statuses = [{**linha, "ocorrido_em": linha["ocorrido_em"].isoformat()} for linha in linhas]
-    return session.execute(text(_ATUALIZAR), {"statuses": json.dumps(statuses)}).rowcount or 0
+    return aplicar_estacionados_varios(session, [wamid])
 
 
 def aplicar_estacionados_varios(session: Session, wamids: list[str]) -> int:
-    """``aplicar_estacionados`` for a batch of just-logged messages, in three statements."""
+    """Apply (and clear) the statuses parked for a batch of just-logged messages, in three
+    statements."""
     if not wamids:
         return 0
-    # The same per-wamid locks as _travar, taken in the same (code point) order in one statement.
-    session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtextextended(w.w, 7310)) "
-            'FROM (SELECT DISTINCT u.w COLLATE "C" AS w FROM unnest(CAST(:w AS text[])) AS u(w) '
-            "ORDER BY 1 OFFSET 0) AS w"
-        ),
-        {"w": wamids},
-    )
+    _travar(session, wamids)
     linhas = (
         session.execute(
             text(
