@@ -110,38 +110,47 @@ def _optout(session: Session, mensagens: list[dict], contatos: list[dict]) -> in
     return revogados
 
 
-def aplicar(session: Session, payload: dict) -> dict[str, int]:
-    """Every entry, change and status of one webhook delivery."""
-    statuses, resultado = [], {"optout": 0, "templates": 0}
-    # Items of an unexpected JSON type are skipped one by one: a malformed item must not stop
-    # the good statuses of the same delivery (Meta sends each delivery once it is answered).
+def _mudancas(payload: dict):
+    """(field, value) of every change of a delivery whose value is an object. Items of an
+    unexpected JSON type are skipped one by one: a malformed item must not stop the good statuses
+    of the same delivery (Meta sends each delivery once it is answered)."""
     for entrada in _lista(payload.get("entry")):
         for mudanca in _lista(_objeto(entrada).get("changes")):
             campo, valor = _objeto(mudanca).get("field"), _objeto(mudanca).get("value")
-            if not isinstance(valor, dict):
-                continue
-            if campo == "messages":
-                statuses += [
-                    n
-                    for n in (
-                        whatsapp_status.normalizar(s)
-                        for s in _lista(valor.get("statuses"))
-                        if isinstance(s, dict)
-                    )
-                    if n
-                ]
-                resultado["optout"] += _optout(
-                    session, _lista(valor.get("messages")), _lista(valor.get("contacts"))
-                )
-            elif campo == "message_template_status_update" and isinstance(valor.get("event"), str):
-                ident = valor.get("message_template_id")
-                resultado["templates"] += whatsapp.atualizar_status_template(
-                    session,
-                    meta_id=str(ident)[:50] if isinstance(ident, str | int) else None,
-                    nome=_texto(valor.get("message_template_name")),
-                    idioma=_texto(valor.get("message_template_language")),
-                    status=valor["event"],
-                )
+            if isinstance(valor, dict):
+                yield campo, valor
+
+
+def _statuses(valor: dict) -> list[dict]:
+    """The statuses of a ``messages`` change we track, normalised."""
+    normalizados = (
+        whatsapp_status.normalizar(s) for s in _lista(valor.get("statuses")) if isinstance(s, dict)
+    )
+    return [n for n in normalizados if n]
+
+
+def _template_alterado(campo: object, valor: dict) -> bool:
+    return campo == "message_template_status_update" and isinstance(valor.get("event"), str)
+
+
+def aplicar(session: Session, payload: dict) -> dict[str, int]:
+    """Every entry, change and status of one webhook delivery."""
+    statuses, resultado = [], {"optout": 0, "templates": 0}
+    for campo, valor in _mudancas(payload):
+        if campo == "messages":
+            statuses += _statuses(valor)
+            resultado["optout"] += _optout(
+                session, _lista(valor.get("messages")), _lista(valor.get("contacts"))
+            )
+        elif _template_alterado(campo, valor):
+            ident = valor.get("message_template_id")
+            resultado["templates"] += whatsapp.atualizar_status_template(
+                session,
+                meta_id=str(ident)[:50] if isinstance(ident, str | int) else None,
+                nome=_texto(valor.get("message_template_name")),
+                idioma=_texto(valor.get("message_template_language")),
+                status=valor["event"],
+            )
     resultado.update(whatsapp_status.aplicar(session, statuses))
     return resultado
 
@@ -151,25 +160,13 @@ def somente_status(payload: dict) -> list[dict] | None:
     inbound message, no template update), else None: such deliveries may be written in a group
     (services.gravacao_em_grupo) with the same effect as ``aplicar``."""
     statuses = []
-    for entrada in _lista(payload.get("entry")):
-        for mudanca in _lista(_objeto(entrada).get("changes")):
-            campo, valor = _objeto(mudanca).get("field"), _objeto(mudanca).get("value")
-            if not isinstance(valor, dict):
-                continue
-            if campo == "messages":
-                if _lista(valor.get("messages")):
-                    return None
-                statuses += [
-                    n
-                    for n in (
-                        whatsapp_status.normalizar(s)
-                        for s in _lista(valor.get("statuses"))
-                        if isinstance(s, dict)
-                    )
-                    if n
-                ]
-            elif campo == "message_template_status_update" and isinstance(valor.get("event"), str):
+    for campo, valor in _mudancas(payload):
+        if campo == "messages":
+            if _lista(valor.get("messages")):
                 return None
+            statuses += _statuses(valor)
+        elif _template_alterado(campo, valor):
+            return None
     return statuses
 
 
