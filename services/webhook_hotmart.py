@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 
@@ -64,39 +65,21 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
 
         if isinstance(payload, dict):
             payload.pop("hottok", None)  # a secret: never stored with the event
+        # A refused event is still stored raw, with the reason (nothing a provider sends is lost).
+        guardar_recusado = functools.partial(
+            webhooks.armazenar, origem="hotmart", corpo=corpo, segredo=esperado
+        )
         if payload is None:
-            webhooks.armazenar(
-                origem="hotmart",
-                evento_id=None,
-                tipo=None,
-                payload=None,
-                corpo=corpo,
-                erro="JSON malformado",
-                segredo=esperado,
-            )
+            guardar_recusado(evento_id=None, tipo=None, payload=None, erro="JSON malformado")
             return _resposta(400, erro="JSON malformado")
         evento_id = payload.get("id") if isinstance(payload, dict) else None
         if not _id_valido(evento_id):
-            webhooks.armazenar(
-                origem="hotmart",
-                evento_id=None,
-                tipo=None,
-                payload=payload,
-                corpo=corpo,
-                erro="evento sem id",
-                segredo=esperado,
-            )
+            guardar_recusado(evento_id=None, tipo=None, payload=payload, erro="evento sem id")
             return _resposta(400, erro=f"o evento precisa de um campo id (texto até {LIMITE_ID})")
         tipo = payload.get("event")
         if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
-            registro = webhooks.armazenar(
-                origem="hotmart",
-                evento_id=evento_id,
-                tipo=tipo,
-                payload=payload,
-                corpo=corpo,
-                erro=TEXTO_INVALIDO,
-                segredo=esperado,
+            registro = guardar_recusado(
+                evento_id=evento_id, tipo=tipo, payload=payload, erro=TEXTO_INVALIDO
             )
             if registro is None:
                 return _resposta(200, status="duplicado")
