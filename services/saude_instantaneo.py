@@ -9,9 +9,12 @@ the snapshot is older than an hour (cron runs the rules job), and from
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from services.saude import instantaneo_em
 from services.saude_sql import sql_saude
 
 IDADE_MAXIMA_MIN = 60  # the rules job refreshes a snapshot older than this
@@ -71,15 +74,8 @@ def atualizar_se_antigo(
 
     if idade_maxima_min is not None:
         with UnidadeDeTrabalho() as uow:
-            fresco = uow.session.execute(
-                text(
-                    "SELECT EXISTS (SELECT 1 FROM jobs WHERE tipo = 'saude' "
-                    "AND status = 'concluido' AND terminado_em > now() - make_interval("
-                    "mins => :m))"
-                ),
-                {"m": idade_maxima_min},
-            ).scalar()
-        if fresco:
+            em = instantaneo_em(uow.session)
+        if em is not None and datetime.now(UTC) - em < timedelta(minutes=idade_maxima_min):
             return False
     try:
         executar_atualizacao(iniciado_por=iniciado_por)
