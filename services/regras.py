@@ -32,6 +32,7 @@ from services.regras_sql import (
     sql_filtros,
 )
 
+_log = logging.getLogger(__name__)
 FUSO = ZoneInfo("America/Sao_Paulo")
 # A run queues at most this many new items per rule; the rest of the audience is queued by the
 # next runs (what is queued is deduplicated). More than a team can approve in a day, and it keeps
@@ -462,5 +463,5 @@ def executar_avaliacao(*, iniciado_por: str | None, observador=None):
     try:
         saude_instantaneo.atualizar_se_antigo(iniciado_por=iniciado_por)
     except Exception:  # noqa: BLE001 - the rules ran; the 'saude' job shows the error
-        logging.getLogger(__name__).exception("Falha ao atualizar a saúde dos alunos")
+        _log.exception("Falha ao atualizar a saúde dos alunos")
     return job
