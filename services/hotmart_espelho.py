@@ -3,7 +3,9 @@
 Each function takes normalised rows (services.hotmart_normalizar), COPYs them into a temporary
 staging table and applies one ``INSERT … SELECT … ON CONFLICT`` (or UPDATE … FROM) per table, so
 the cost per row is a COPY row, never an ORM round trip. Writes that would change nothing are
-skipped with ``IS DISTINCT FROM`` so a repeated sync rewrites no row.
+skipped with ``IS DISTINCT FROM`` so a repeated sync rewrites no row. Statements without
+parameters that follow one another go to the server as one script (``_roteiro``): a group of
+purchase postbacks (``upsert_compras``) is one COPY and one script.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.hotmart_normalizar import STATUS_PAGOS
@@ -46,28 +50,33 @@ def _copiar(
     DELETE empties it for a second use in one transaction. A create/drop per batch wrote the
     catalogue every time, and psycopg forgets every prepared statement after a DROP or ALTER.
     """
-    definicao = ", ".join(f"{nome} {tipo}" for nome, tipo in [*colunas, *extras])
     nomes = ", ".join(nome for nome, _ in colunas)
     dbapi = session.connection().connection
-    # Per connection: the definition each staging table was created with. A caller asking for
-    # other columns under the same name gets the table created again.
-    definicoes = dbapi.info.setdefault("stg_definicoes", {})
-    refazer = definicoes.get(tabela, definicao) != definicao
-    definicoes[tabela] = definicao
     n = 0
     with dbapi.driver_connection.cursor() as cur:
-        if refazer:
-            cur.execute(f"DROP TABLE IF EXISTS {tabela}")
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {tabela} ({definicao}) ON COMMIT DELETE ROWS;"
-            f" DELETE FROM {tabela}"
-        )
+        cur.execute(_sql_preparar_staging(dbapi, tabela, [*colunas, *extras]))
         chaves = [nome for nome, _ in colunas][1 if numerar else 0 :]
         with cur.copy(f"COPY {tabela} ({nomes}) FROM STDIN") as copia:
             for n, linha in enumerate(linhas, start=1):
                 valores = map(linha.get, chaves)
                 copia.write_row([n, *valores] if numerar else list(valores))
     return n
+
+
+def _sql_preparar_staging(dbapi, tabela: str, colunas: Sequence[tuple[str, str]]) -> str:
+    """SQL that leaves this connection's staging table ``tabela`` empty and with ``colunas``
+    (see _copiar). ``dbapi`` is the pooled connection: it remembers, per connection, the
+    definition each staging table was created with, and a caller asking for other columns
+    under the same name gets the table created again."""
+    definicao = ", ".join(f"{nome} {tipo}" for nome, tipo in colunas)
+    definicoes = dbapi.info.setdefault("stg_definicoes", {})
+    refazer = definicoes.get(tabela, definicao) != definicao
+    definicoes[tabela] = definicao
+    return (
+        (f"DROP TABLE IF EXISTS {tabela}; " if refazer else "")
+        + f"CREATE TEMP TABLE IF NOT EXISTS {tabela} ({definicao}) ON COMMIT DELETE ROWS;"
+        f" DELETE FROM {tabela}"
+    )
 
 
 def _executar(session: Session, sql: str, params: dict[str, Any] | None = None) -> int:
@@ -78,12 +87,22 @@ def _executar(session: Session, sql: str, params: dict[str, Any] | None = None) 
 
 
 def _sql_upsert_produtos(origem: str) -> str:
-    """Products from ``origem`` (a relation with hotmart_product_id, nome, ord)."""
+    """Products from ``origem`` (a relation with hotmart_product_id, nome, ord).
+
+    A product already stored with that name is left out before the insert: ``ON CONFLICT DO
+    UPDATE`` locks the conflicting row even when its ``WHERE`` is false, and every purchase
+    names its product, so two groups of postbacks would otherwise take turns on the same few
+    product rows until commit.
+    """
     return f"""
         INSERT INTO produtos (hotmart_product_id, nome)
-        SELECT DISTINCT ON (hotmart_product_id) hotmart_product_id, left(nome, 255)
-          FROM {origem} WHERE hotmart_product_id IS NOT NULL
-         ORDER BY hotmart_product_id, ord DESC
+        SELECT x.hotmart_product_id, x.nome
+          FROM (SELECT DISTINCT ON (hotmart_product_id) hotmart_product_id, left(nome, 255) AS nome
+                  FROM {origem} WHERE hotmart_product_id IS NOT NULL
+                 ORDER BY hotmart_product_id, ord DESC) x
+         WHERE NOT EXISTS (SELECT 1 FROM produtos p
+                            WHERE p.hotmart_product_id = x.hotmart_product_id
+                              AND p.nome IS NOT DISTINCT FROM x.nome)
         ON CONFLICT (hotmart_product_id) DO UPDATE SET nome = EXCLUDED.nome
          WHERE produtos.nome IS DISTINCT FROM EXCLUDED.nome
         """
@@ -98,24 +117,37 @@ def upsert_produtos(session: Session, linhas: Iterable[dict]) -> int:
 
 
 def _sql_upsert_ofertas(origem: str, *, so_lacunas: bool) -> str:
-    """Offers from ``origem`` (hotmart_product_id, offer_code, nome, preco, moeda)."""
+    """Offers from ``origem`` (hotmart_product_id, offer_code, nome, preco, moeda).
+
+    As for products, an offer the rows would not change is left out before the insert, so its
+    row is not locked until commit."""
     colunas_oferta = ("nome", "preco", "moeda")
-    if so_lacunas:
-        novos = [f"coalesce(ofertas.{c}, EXCLUDED.{c})" for c in colunas_oferta]
-    else:
-        novos = [f"coalesce(EXCLUDED.{c}, ofertas.{c})" for c in colunas_oferta]
+
+    def novos(atual: str, vindo: str) -> list[str]:
+        if so_lacunas:
+            return [f"coalesce({atual}.{c}, {vindo}.{c})" for c in colunas_oferta]
+        return [f"coalesce({vindo}.{c}, {atual}.{c})" for c in colunas_oferta]
+
+    no_conflito = novos("ofertas", "EXCLUDED")
     # The last ORDER BY keys only make the choice among one batch's rows deterministic.
     return f"""
         INSERT INTO ofertas (produto_id, hotmart_offer_code, nome, preco, moeda)
-        SELECT DISTINCT ON (p.id, s.offer_code) p.id, s.offer_code, left(s.nome, 255), s.preco,
-               coalesce(s.moeda, 'BRL')
-          FROM {origem} s JOIN produtos p ON p.hotmart_product_id = s.hotmart_product_id
-         WHERE s.offer_code IS NOT NULL
-         ORDER BY p.id, s.offer_code, (s.nome IS NULL), (s.preco IS NULL), s.preco, s.nome
+        SELECT x.produto_id, x.hotmart_offer_code, x.nome, x.preco, x.moeda
+          FROM (SELECT DISTINCT ON (p.id, s.offer_code) p.id AS produto_id,
+                       s.offer_code AS hotmart_offer_code, left(s.nome, 255) AS nome, s.preco,
+                       coalesce(s.moeda, 'BRL') AS moeda
+                  FROM {origem} s JOIN produtos p ON p.hotmart_product_id = s.hotmart_product_id
+                 WHERE s.offer_code IS NOT NULL
+                 ORDER BY p.id, s.offer_code, (s.nome IS NULL), (s.preco IS NULL), s.preco, s.nome
+               ) x
+          LEFT JOIN ofertas o ON o.produto_id = x.produto_id
+                             AND o.hotmart_offer_code = x.hotmart_offer_code
+         WHERE o.id IS NULL
+            OR (o.nome, o.preco, o.moeda) IS DISTINCT FROM ({", ".join(novos("o", "x"))})
         ON CONFLICT (produto_id, hotmart_offer_code) DO UPDATE
-           SET {", ".join(f"{c} = {n}" for c, n in zip(colunas_oferta, novos, strict=True))}
+           SET {", ".join(f"{c} = {n}" for c, n in zip(colunas_oferta, no_conflito, strict=True))}
          WHERE (ofertas.nome, ofertas.preco, ofertas.moeda) IS DISTINCT FROM
-               ({", ".join(novos)})
+               ({", ".join(no_conflito)})
         """
 
 
@@ -204,26 +236,21 @@ def sql_hash_cpf(expressao: str) -> str:
     return f"encode(sha256(convert_to(regexp_replace({expressao}, '\\D', '', 'g'), 'UTF8')), 'hex')"
 
 
-def _travar_pessoas(session: Session, linhas: int) -> None:
-    """The student-matching locks for the rows in ``stg_alunos`` (see _LOCK_ALUNOS)."""
+def _sql_travar_pessoas(linhas: int) -> str:
+    """SQL taking the student-matching locks for the rows in ``stg_alunos`` (see _LOCK_ALUNOS);
+    the keys are our own constants, written in so the statement joins a script."""
     if linhas > LIMITE_TRAVA_POR_PESSOA:
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ALUNOS})
-        return
-    # In a stable order (no deadlock between two postbacks), in one round trip.
-    session.execute(
-        text(
-            """
-            SELECT pg_advisory_xact_lock_shared(:k),
-                   (SELECT count(pg_advisory_xact_lock(:classe, hashtext(chave)))
-                      FROM (SELECT DISTINCT chave FROM (
-                                SELECT 'e:' || email AS chave FROM stg_alunos
-                                 WHERE email IS NOT NULL
-                                UNION SELECT 'c:' || cpf FROM stg_alunos WHERE cpf IS NOT NULL
-                            ) AS todas ORDER BY chave) AS ordenadas)
-            """
-        ),
-        {"k": _LOCK_ALUNOS, "classe": _CLASSE_PESSOA},
-    )
+        return f"SELECT pg_advisory_xact_lock({_LOCK_ALUNOS})"
+    # In a stable order (no deadlock between two postbacks).
+    return f"""
+        SELECT pg_advisory_xact_lock_shared({_LOCK_ALUNOS}),
+               (SELECT count(pg_advisory_xact_lock({_CLASSE_PESSOA}, hashtext(chave)))
+                  FROM (SELECT DISTINCT chave FROM (
+                            SELECT 'e:' || email AS chave FROM stg_alunos
+                             WHERE email IS NOT NULL
+                            UNION SELECT 'c:' || cpf FROM stg_alunos WHERE cpf IS NOT NULL
+                        ) AS todas ORDER BY chave) AS ordenadas)
+        """
 
 
 _COLUNAS_ALUNO = [
@@ -233,108 +260,121 @@ _COLUNAS_ALUNO = [
     ("cpf", "text"),
     ("celular", "text"),
 ]
+_EXTRAS_ALUNO = [("aluno_id", "uuid")]
+
+
+def _sql_resolver_alunos(tabela: str) -> str:
+    """SQL filling the staging rows' ``aluno_id`` still empty: by CPF first, else by e-mail."""
+    return f"""
+        UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
+         WHERE s.aluno_id IS NULL AND s.cpf IS NOT NULL AND a.cpf = s.cpf;
+        UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
+         WHERE s.aluno_id IS NULL AND s.email IS NOT NULL AND lower(a.email) = s.email
+        """
 
 
 def _resolver_alunos(session: Session, tabela: str) -> None:
-    """Fill the staging rows' ``aluno_id`` still empty: by CPF first, else by e-mail."""
-    session.execute(
-        text(
-            f"""
-            UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
-             WHERE s.aluno_id IS NULL AND s.cpf IS NOT NULL AND a.cpf = s.cpf;
-            UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
-             WHERE s.aluno_id IS NULL AND s.email IS NOT NULL AND lower(a.email) = s.email;
-            """
-        )
+    session.execute(text(_sql_resolver_alunos(tabela)))
+
+
+# Rows without a key, and people anonymised on request (services.lgpd): never re-created from
+# Hotmart's data.
+_SQL_ALUNOS_SEM_CHAVE_OU_ANONIMIZADOS = f"""
+    DELETE FROM stg_alunos s
+     WHERE (s.email IS NULL AND s.cpf IS NULL)
+        OR EXISTS (SELECT 1 FROM lgpd_anonimizados d
+                    WHERE d.hash_email = {sql_hash_email("s.email")}
+                       OR (s.cpf IS NOT NULL AND d.hash_cpf = {sql_hash_cpf("s.cpf")}))
+    """
+# New people: rows of one person share a key (their CPF, or the CPF another row with the same
+# e-mail carries, else the e-mail); the newest row with a CPF describes them. The rows still
+# unresolved are then matched (CPF first, else e-mail) against the people just inserted: under
+# the locks nobody else inserts these people, so those are the only new matches.
+_SQL_ALUNOS_NOVOS = """
+    WITH novos AS (
+        INSERT INTO alunos (email, nome, cpf, celular)
+        SELECT DISTINCT ON (chave) email, left(nome, 255), cpf, celular
+          FROM (SELECT s.*, coalesce(s.cpf, min(s.cpf) OVER (PARTITION BY s.email),
+                                     'e:' || s.email) AS chave
+                  FROM stg_alunos s) n
+         WHERE aluno_id IS NULL AND email IS NOT NULL
+         ORDER BY chave, (cpf IS NULL), ord DESC
+        ON CONFLICT (email) DO NOTHING
+        RETURNING id, email, cpf
+    ), achados AS (
+        SELECT s.ord, coalesce(c.id, e.id) AS id
+          FROM stg_alunos s
+          LEFT JOIN novos c ON c.cpf = s.cpf
+          LEFT JOIN novos e ON lower(e.email) = s.email
+         WHERE s.aluno_id IS NULL
     )
+    UPDATE stg_alunos s SET aluno_id = a.id
+      FROM achados a
+     WHERE s.ord = a.ord AND a.id IS NOT NULL
+    """
+# Known people: newer non-empty details win; a CPF is filled in only where it is free.
+_SQL_ALUNOS_CONHECIDOS = """
+    WITH novo AS (
+        SELECT aluno_id,
+               (array_agg(left(nome, 255) ORDER BY ord DESC)
+                   FILTER (WHERE nome IS NOT NULL))[1] AS nome,
+               (array_agg(celular ORDER BY ord DESC)
+                   FILTER (WHERE celular IS NOT NULL))[1] AS celular,
+               (array_agg(cpf ORDER BY ord DESC) FILTER (WHERE cpf IS NOT NULL))[1] AS cpf
+          FROM stg_alunos WHERE aluno_id IS NOT NULL
+         GROUP BY aluno_id
+    )
+    UPDATE alunos a
+       SET nome = coalesce(n.nome, a.nome),
+           celular = coalesce(n.celular, a.celular),
+           cpf = coalesce(a.cpf, CASE WHEN NOT EXISTS
+                 (SELECT 1 FROM alunos o WHERE o.cpf = n.cpf) THEN n.cpf END)
+      FROM novo n
+     WHERE a.id = n.aluno_id
+       AND (a.nome, a.celular, a.cpf) IS DISTINCT FROM
+           (coalesce(n.nome, a.nome), coalesce(n.celular, a.celular),
+            coalesce(a.cpf, CASE WHEN NOT EXISTS
+                 (SELECT 1 FROM alunos o WHERE o.cpf = n.cpf) THEN n.cpf END))
+    """
+_SQL_ALUNOS_TOCADOS = "SELECT DISTINCT aluno_id FROM stg_alunos WHERE aluno_id IS NOT NULL"
+
+
+def _sql_alunos_da_staging(linhas: int) -> list[str]:
+    """The statements that write the people in ``stg_alunos`` (``linhas`` rows): locks, the
+    denylist, matching, new people, known people's details. No parameters, so they go to the
+    server as one script (one round trip)."""
+    return [
+        _sql_travar_pessoas(linhas),
+        _SQL_ALUNOS_SEM_CHAVE_OU_ANONIMIZADOS,
+        _sql_resolver_alunos("stg_alunos"),
+        _SQL_ALUNOS_NOVOS,
+        _SQL_ALUNOS_CONHECIDOS,
+    ]
+
+
+def _roteiro(session: Session, comandos: Sequence[str]) -> list[tuple]:
+    """Run parameterless statements as one script (one round trip, the simple query protocol)
+    in the session's transaction; return the rows of the last one. A failure is raised as
+    SQLAlchemy raises it (``DBAPIError`` subclasses), as if run through ``session.execute``."""
+    script = ";\n".join(comandos)
+    dbapi = session.connection().connection
+    try:
+        with dbapi.driver_connection.cursor() as cur:
+            cur.execute(script)
+            while cur.nextset():
+                pass
+            return cur.fetchall() if cur.description else []
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(script, None, exc, psycopg.Error) from exc
 
 
 def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
     """One person, one row: match by CPF when known, else by e-mail; return the touched ids."""
-    n = _copiar(
-        session, "stg_alunos", _COLUNAS_ALUNO, linhas, extras=[("aluno_id", "uuid")], numerar=True
-    )
+    n = _copiar(session, "stg_alunos", _COLUNAS_ALUNO, linhas, extras=_EXTRAS_ALUNO, numerar=True)
     if not n:
         return []
-    _travar_pessoas(session, n)
-    # Rows without a key, and people anonymised on request (services.lgpd): never re-created
-    # from Hotmart's data.
-    session.execute(
-        text(
-            f"""
-            DELETE FROM stg_alunos s
-             WHERE (s.email IS NULL AND s.cpf IS NULL)
-                OR EXISTS (SELECT 1 FROM lgpd_anonimizados d
-                            WHERE d.hash_email = {sql_hash_email("s.email")}
-                               OR (s.cpf IS NOT NULL AND d.hash_cpf = {sql_hash_cpf("s.cpf")}))
-            """
-        )
-    )
-    _resolver_alunos(session, "stg_alunos")
-    # New people: rows of one person share a key (their CPF, or the CPF another row with the
-    # same e-mail carries, else the e-mail); the newest row with a CPF describes them. The rows
-    # still unresolved are then matched (CPF first, else e-mail) against the people just
-    # inserted: under the locks nobody else inserts these people, so those are the only new
-    # matches.
-    session.execute(
-        text(
-            """
-            WITH novos AS (
-                INSERT INTO alunos (email, nome, cpf, celular)
-                SELECT DISTINCT ON (chave) email, left(nome, 255), cpf, celular
-                  FROM (SELECT s.*, coalesce(s.cpf, min(s.cpf) OVER (PARTITION BY s.email),
-                                             'e:' || s.email) AS chave
-                          FROM stg_alunos s) n
-                 WHERE aluno_id IS NULL AND email IS NOT NULL
-                 ORDER BY chave, (cpf IS NULL), ord DESC
-                ON CONFLICT (email) DO NOTHING
-                RETURNING id, email, cpf
-            ), achados AS (
-                SELECT s.ord, coalesce(c.id, e.id) AS id
-                  FROM stg_alunos s
-                  LEFT JOIN novos c ON c.cpf = s.cpf
-                  LEFT JOIN novos e ON lower(e.email) = s.email
-                 WHERE s.aluno_id IS NULL
-            )
-            UPDATE stg_alunos s SET aluno_id = a.id
-              FROM achados a
-             WHERE s.ord = a.ord AND a.id IS NOT NULL
-            """
-        )
-    )
-    # Known people: newer non-empty details win; a CPF is filled in only where it is free.
-    session.execute(
-        text(
-            """
-            WITH novo AS (
-                SELECT aluno_id,
-                       (array_agg(left(nome, 255) ORDER BY ord DESC)
-                           FILTER (WHERE nome IS NOT NULL))[1] AS nome,
-                       (array_agg(celular ORDER BY ord DESC)
-                           FILTER (WHERE celular IS NOT NULL))[1] AS celular,
-                       (array_agg(cpf ORDER BY ord DESC) FILTER (WHERE cpf IS NOT NULL))[1] AS cpf
-                  FROM stg_alunos WHERE aluno_id IS NOT NULL
-                 GROUP BY aluno_id
-            )
-            UPDATE alunos a
-               SET nome = coalesce(n.nome, a.nome),
-                   celular = coalesce(n.celular, a.celular),
-                   cpf = coalesce(a.cpf, CASE WHEN NOT EXISTS
-                         (SELECT 1 FROM alunos o WHERE o.cpf = n.cpf) THEN n.cpf END)
-              FROM novo n
-             WHERE a.id = n.aluno_id
-               AND (a.nome, a.celular, a.cpf) IS DISTINCT FROM
-                   (coalesce(n.nome, a.nome), coalesce(n.celular, a.celular),
-                    coalesce(a.cpf, CASE WHEN NOT EXISTS
-                         (SELECT 1 FROM alunos o WHERE o.cpf = n.cpf) THEN n.cpf END))
-            """
-        )
-    )
-    return list(
-        session.execute(
-            text("SELECT DISTINCT aluno_id FROM stg_alunos WHERE aluno_id IS NOT NULL")
-        ).scalars()
-    )
+    linhas_ids = _roteiro(session, [*_sql_alunos_da_staging(n), _SQL_ALUNOS_TOCADOS])
+    return [aluno_id for (aluno_id,) in linhas_ids]
 
 
 def _sql_aluno(alias: str) -> str:
@@ -370,7 +410,12 @@ _COLUNAS_TRANSACAO = [
     ("nome", "text"),
     ("produto_nome", "text"),
     ("moeda", "text"),
+    # Purchase postbacks only (upsert_compras): the buyer's phone and the offer's own details.
+    ("celular", "text"),
+    ("oferta_nome", "text"),
+    ("oferta_preco", "numeric"),
 ]
+_EXTRAS_TRANSACAO = [("aluno_id", "uuid")]
 
 
 def upsert_transacoes(session: Session, linhas: Iterable[dict], *, fonte: str = "api") -> int:
@@ -385,7 +430,7 @@ def upsert_transacoes(session: Session, linhas: Iterable[dict], *, fonte: str = 
         "stg_transacoes",
         _COLUNAS_TRANSACAO,
         linhas,
-        extras=[("aluno_id", "uuid")],
+        extras=_EXTRAS_TRANSACAO,
         numerar=True,
     ):
         return 0
@@ -405,7 +450,7 @@ def upsert_vendas(session: Session, linhas: Sequence[dict]) -> tuple[list[UUID],
         "stg_transacoes",
         _COLUNAS_TRANSACAO,
         linhas,
-        extras=[("aluno_id", "uuid")],
+        extras=_EXTRAS_TRANSACAO,
         numerar=True,
     ):
         return [], 0
@@ -442,8 +487,66 @@ def upsert_vendas(session: Session, linhas: Sequence[dict]) -> tuple[list[UUID],
     return list(ids), gravadas
 
 
+# The students in stg_alunos as a uuid[] (for statements that join upsert_compras' script).
+# The cast keeps ``= ANY(…)`` from reading it as a subquery of arrays.
+IDS_DA_STAGING = (
+    "(SELECT array_agg(DISTINCT aluno_id) FROM stg_alunos WHERE aluno_id IS NOT NULL)::uuid[]"
+)
+
+
+def upsert_compras(
+    session: Session, linhas: Sequence[dict], depois: Sequence[str] = ()
+) -> list[UUID]:
+    """Purchase postbacks, one row each: the sale (as ``upsert_transacoes`` takes it) plus its
+    product's name (``produto_nome``), its offer's name, price and currency (``oferta_nome``,
+    ``oferta_preco``, ``moeda``) and the buyer's name and phone (``nome``, ``celular``).
+
+    What the postback path writes with one upsert per table (products, offers, buyers,
+    transactions with the postback's lifecycle rule), from one COPY and one script: a group
+    of postbacks costs a handful of round trips however many it holds. ``depois``: more
+    parameterless statements for the same script (``IDS_DA_STAGING`` names the students).
+    Returns the students touched.
+    """
+    n = _copiar(
+        session,
+        "stg_transacoes",
+        _COLUNAS_TRANSACAO,
+        linhas,
+        extras=_EXTRAS_TRANSACAO,
+        numerar=True,
+    )
+    if not n:
+        return []
+    dbapi = session.connection().connection
+    linhas_ids = _roteiro(
+        session,
+        [
+            _sql_upsert_produtos(
+                "(SELECT hotmart_product_id, produto_nome AS nome, ord FROM stg_transacoes) s"
+            ),
+            _sql_upsert_ofertas(
+                "(SELECT hotmart_product_id, offer_code, oferta_nome AS nome,"
+                " oferta_preco AS preco, moeda FROM stg_transacoes)",
+                so_lacunas=False,
+            ),
+            _sql_preparar_staging(dbapi, "stg_alunos", [*_COLUNAS_ALUNO, *_EXTRAS_ALUNO]),
+            "INSERT INTO stg_alunos (ord, email, nome, cpf, celular)"
+            " SELECT ord, email, nome, cpf, celular FROM stg_transacoes",
+            *_sql_alunos_da_staging(n),
+            _sql_gravar_transacoes("postback"),
+            *depois,
+            _SQL_ALUNOS_TOCADOS,
+        ],
+    )
+    return [aluno_id for (aluno_id,) in linhas_ids]
+
+
 def _gravar_transacoes(session: Session, fonte: str) -> int:
     """stg_transacoes → transacoes (a staging row's aluno_id, when resolved, saves the lookup)."""
+    return _executar(session, _sql_gravar_transacoes(fonte))
+
+
+def _sql_gravar_transacoes(fonte: str) -> str:
     # Postbacks: only forward in the lifecycle, or a later recurrence of a subscription.
     avanca = (
         "(coalesce(EXCLUDED.recorrencia, 0) > coalesce(transacoes.recorrencia, 0)"
@@ -455,9 +558,7 @@ def _gravar_transacoes(session: Session, fonte: str) -> int:
     status_hotmart_novo = (
         f"CASE WHEN {avanca} THEN EXCLUDED.status_hotmart ELSE transacoes.status_hotmart END"
     )
-    return _executar(
-        session,
-        f"""
+    return f"""
         INSERT INTO transacoes AS transacoes (
             id, aluno_id, produto_id, oferta_id, status, valor_pago, data_compra,
             data_garantia_fim, link_boleto, codigo_pix, origem_src, status_hotmart,
@@ -505,22 +606,32 @@ def _gravar_transacoes(session: Session, fonte: str) -> int:
                 coalesce(EXCLUDED.data_aprovacao, transacoes.data_aprovacao),
                 greatest(EXCLUDED.recorrencia, transacoes.recorrencia),
                 coalesce(EXCLUDED.hotmart_subscriber_code, transacoes.hotmart_subscriber_code))
-        """,
-    )
+        """
 
 
 def recalcular_ltv(session: Session, aluno_ids: Sequence[UUID] | None = None) -> int:
     """ltv_total = sum of valor_pago over APPROVED and COMPLETE, for the given (or all) students."""
-    filtro = "WHERE a.id = ANY(:ids)" if aluno_ids is not None else ""
-    return _executar(
-        session,
-        f"""
+    if aluno_ids is None:
+        return _executar(session, sql_recalcular_ltv(None))
+    return _executar(session, sql_recalcular_ltv(":ids"), {"ids": list(aluno_ids)})
+
+
+def sql_recalcular_ltv(ids: str | None) -> str:
+    """SQL of ``recalcular_ltv`` for the students of the uuid[] expression ``ids`` (None: all)."""
+    filtro = f"WHERE a.id = ANY({ids})" if ids is not None else ""
+    return f"""
         UPDATE alunos a SET ltv_total = n.ltv
           FROM (SELECT a.id,
-                       coalesce(sum(t.valor_pago) FILTER (WHERE t.status = ANY(:pagos)), 0) AS ltv
+                       coalesce(sum(t.valor_pago) FILTER
+                                (WHERE t.status = ANY({sql_textos(STATUS_PAGOS)})), 0) AS ltv
                   FROM alunos a LEFT JOIN transacoes t ON t.aluno_id = a.id
                   {filtro} GROUP BY a.id) n
          WHERE a.id = n.id AND a.ltv_total IS DISTINCT FROM n.ltv
-        """,
-        {"ids": list(aluno_ids or []), "pagos": list(STATUS_PAGOS)},
-    )
+        """
+
+
+def sql_textos(valores: Sequence[str]) -> str:
+    """A text[] literal of our own constants (status names), so a statement needs no parameter."""
+    if not all(v.replace("_", "").isalnum() for v in valores):
+        raise ValueError("só constantes de status cabem num literal")
+    return "ARRAY[" + ", ".join(f"'{v}'" for v in valores) + "]::text[]"

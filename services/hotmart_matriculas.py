@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 from services import config
-from services.hotmart_espelho import _copiar, _executar, _sql_aluno, upsert_alunos
+from services.hotmart_espelho import _copiar, _executar, _sql_aluno, sql_textos, upsert_alunos
 from services.hotmart_normalizar import STATUS_COM_MATRICULA
 
 
@@ -20,16 +20,20 @@ def _ids(aluno_ids: Sequence[UUID] | None) -> tuple[str, dict]:
 
 def matriculas_das_transacoes(session: Session, aluno_ids: Sequence[UUID]) -> int:
     """One enrolment per student × product that was ever paid; origin = the first such sale."""
-    return _executar(
-        session,
-        """
+    return _executar(session, sql_matriculas_das_transacoes(":ids"), {"ids": list(aluno_ids)})
+
+
+def sql_matriculas_das_transacoes(ids: str) -> str:
+    """SQL of ``matriculas_das_transacoes`` for the students of the uuid[] expression ``ids``
+    (a parameter, or a subquery when the statement joins a script)."""
+    return f"""
         INSERT INTO matriculas AS m (aluno_id, produto_id, transacao_origem_id, data_inicio,
                                      status_acesso)
         SELECT aluno_id, produto_id,
                (array_agg(id ORDER BY coalesce(data_aprovacao, data_compra), id))[1],
                min(coalesce(data_aprovacao, data_compra)), 'ATIVO'
           FROM transacoes
-         WHERE aluno_id = ANY(:ids) AND status = ANY(:com_matricula)
+         WHERE aluno_id = ANY({ids}) AND status = ANY({sql_textos(STATUS_COM_MATRICULA)})
          GROUP BY aluno_id, produto_id
         ON CONFLICT (aluno_id, produto_id) DO UPDATE
            SET transacao_origem_id = EXCLUDED.transacao_origem_id,
@@ -37,9 +41,7 @@ def matriculas_das_transacoes(session: Session, aluno_ids: Sequence[UUID]) -> in
                atualizado_em = now()
          WHERE (m.transacao_origem_id, m.data_inicio) IS DISTINCT FROM
                (EXCLUDED.transacao_origem_id, least(m.data_inicio, EXCLUDED.data_inicio))
-        """,
-        {"ids": list(aluno_ids), "com_matricula": list(STATUS_COM_MATRICULA)},
-    )
+        """
 
 
 def recalcular_status_acesso(session: Session, aluno_ids: Sequence[UUID] | None = None) -> int:
@@ -49,13 +51,17 @@ def recalcular_status_acesso(session: Session, aluno_ids: Sequence[UUID] | None 
     a cancelled subscription keeps access until its next charge date, then expires.
     """
     filtro, params = _ids(aluno_ids)
-    return _executar(
-        session,
-        f"""
+    return _executar(session, sql_status_acesso(filtro), params)
+
+
+def sql_status_acesso(filtro: str) -> str:
+    """SQL of ``recalcular_status_acesso``; ``filtro`` limits the enrolments (``m``): empty for
+    all, else ``AND m.aluno_id = ANY(…)``."""
+    return f"""
         WITH ultimo AS (
             SELECT DISTINCT ON (aluno_id, produto_id) aluno_id, produto_id, status
               FROM transacoes t
-             WHERE status = ANY(:com_matricula)
+             WHERE status = ANY({sql_textos(STATUS_COM_MATRICULA)})
                    {filtro.replace("m.aluno_id", "t.aluno_id")}
              ORDER BY aluno_id, produto_id, coalesce(recorrencia, 1) DESC,
                       data_compra DESC NULLS LAST, status_transacao_ordem(status) DESC
@@ -75,9 +81,7 @@ def recalcular_status_acesso(session: Session, aluno_ids: Sequence[UUID] | None 
         )
         UPDATE matriculas m SET status_acesso = novo.status, atualizado_em = now()
           FROM novo WHERE m.id = novo.id AND m.status_acesso IS DISTINCT FROM novo.status
-        """,
-        {**params, "com_matricula": list(STATUS_COM_MATRICULA)},
-    )
+        """
 
 
 def upsert_assinaturas(session: Session, linhas: Iterable[dict]) -> list[UUID]:

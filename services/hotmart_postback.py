@@ -204,22 +204,46 @@ def linhas_compra(tipo: str, dados: dict, quando) -> dict[str, list[dict]]:
 
 
 def gravar_compras(session: Session, compras: list[dict[str, list[dict]]]) -> list[UUID]:
-    """Write the rows of several purchase events (``linhas_compra``) with one call of each
-    upsert, in the order the single-event path used. The caller puts at most one event per
-    transaction and per subscription in one call (their lifecycle rules compare with what is
-    stored, not within the call)."""
-
-    def juntas(nome: str) -> list[dict]:
-        return [linha for compra in compras for linha in compra[nome]]
-
-    espelho.upsert_produtos(session, juntas("produtos"))
-    if ofertas := juntas("ofertas"):
-        espelho.upsert_ofertas(session, ofertas)
-    ids = espelho.upsert_alunos(session, juntas("alunos"))
-    espelho.upsert_transacoes(session, juntas("transacoes"), fonte="postback")
-    if assinaturas := juntas("assinaturas"):
+    """Write the rows of several purchase events (``linhas_compra``) in one pass of the mirror
+    (``hotmart_espelho.upsert_compras``), then their subscriptions, enrolments, access and LTV.
+    The caller puts at most one event per transaction and per subscription in one call (their
+    lifecycle rules compare with what is stored, not within the call)."""
+    linhas = []
+    for compra in compras:
+        (transacao,), (aluno,), (produto,) = (
+            compra["transacoes"],
+            compra["alunos"],
+            compra["produtos"],
+        )
+        oferta = compra["ofertas"][0] if compra["ofertas"] else {}
+        linhas.append(
+            {
+                **transacao,
+                "nome": aluno["nome"],
+                "celular": aluno["celular"],
+                "produto_nome": produto["nome"],
+                "offer_code": oferta.get("offer_code"),
+                "oferta_nome": oferta.get("nome"),
+                "oferta_preco": oferta.get("preco"),
+                "moeda": oferta.get("moeda"),
+            }
+        )
+    assinaturas = [linha for compra in compras for linha in compra["assinaturas"]]
+    if assinaturas:  # subscriptions are written between the sales and the enrolments
+        ids = espelho.upsert_compras(session, linhas)
         matriculas.upsert_assinaturas(session, assinaturas)
-    return _consolidar(session, ids)
+        return _consolidar(session, ids)
+    # The same as _consolidar, in the mirror's script (no round trip of its own).
+    alunos = espelho.IDS_DA_STAGING
+    return espelho.upsert_compras(
+        session,
+        linhas,
+        depois=[
+            matriculas.sql_matriculas_das_transacoes(alunos),
+            matriculas.sql_status_acesso(f"AND m.aluno_id = ANY({alunos})"),
+            espelho.sql_recalcular_ltv(alunos),
+        ],
+    )
 
 
 def _consolidar(session: Session, ids: list[UUID]) -> list[UUID]:

@@ -70,13 +70,16 @@ def _falha_de_banco() -> OperationalError:
     )
 
 
-def _falhar(monkeypatch, modulo, nome: str, vezes: int | None = 1) -> dict:
-    """Make ``modulo.nome`` raise a database OperationalError ``vezes`` times (None: always)."""
+def _falhar(monkeypatch, modulo, nome: str, vezes: int | None = 1, depois: bool = False) -> dict:
+    """Make ``modulo.nome`` raise a database OperationalError ``vezes`` times (None: always);
+    ``depois``: only once it has done its work (the fault comes after the writes)."""
     original, contagem = getattr(modulo, nome), {"falhas": 0}
 
     def com_falha(*args, **kwargs):
         if vezes is None or contagem["falhas"] < vezes:
             contagem["falhas"] += 1
+            if depois:
+                original(*args, **kwargs)
             raise _falha_de_banco()
         return original(*args, **kwargs)
 
@@ -106,8 +109,9 @@ def test_a_postback_that_failed_once_is_applied_exactly_once_by_reprocessing(
 ):
     evento = exemplos["PURCHASE_APPROVED"]
     transacao = evento["data"]["purchase"]["transaction"]
-    # Twice: the group write of purchase events, then its one-by-one fallback.
-    falhas = _falhar(monkeypatch, espelho, "recalcular_ltv", vezes=2)
+    # Twice: the group write of purchase events, then its one-by-one fallback; each time after
+    # the mirror's script wrote the sale, the buyer and the enrolment.
+    falhas = _falhar(monkeypatch, espelho, "_roteiro", vezes=2, depois=True)
 
     resposta = _postar_hotmart(cliente_app, evento)
     assert resposta.status_code == 202 and resposta.json()["status"] == "armazenado"
@@ -275,7 +279,7 @@ def test_a_fault_that_never_goes_away_is_given_up_after_the_last_attempt(
     cliente_app, segredos, exemplos, monkeypatch
 ):
     evento = exemplos["PURCHASE_APPROVED"]
-    _falhar(monkeypatch, espelho, "recalcular_ltv", vezes=None)
+    _falhar(monkeypatch, espelho, "_roteiro", vezes=None)
     assert _postar_hotmart(cliente_app, evento).status_code == 202
     desistidos = 0
     for _ in range(webhooks.MAXIMO_TENTATIVAS + 3):
@@ -289,7 +293,7 @@ def test_a_fault_that_never_goes_away_is_given_up_after_the_last_attempt(
 
 def test_the_waits_between_attempts_grow(cliente_app, segredos, exemplos, monkeypatch):
     evento = exemplos["PURCHASE_APPROVED"]
-    _falhar(monkeypatch, espelho, "recalcular_ltv", vezes=3)  # group, alone, then attempt 2
+    _falhar(monkeypatch, espelho, "_roteiro", vezes=3)  # group, alone, then attempt 2
     _postar_hotmart(cliente_app, evento)
     assert eventos_webhook.reprocessar()["falharam"] == 1  # attempt 2: due at once
     assert eventos_webhook.reprocessar()["falharam"] == 0  # attempt 3 waits 2 minutes
@@ -473,6 +477,25 @@ def test_concurrent_postbacks_grouped_keep_every_sale_and_the_lifecycle(segredos
         "AND reprocessar_em IS NULL) AS invalidos FROM eventos_webhook",
     )
     assert (eventos_gravados.n, eventos_gravados.invalidos) == (len(corpos) - 1, 1)
+
+
+def test_two_groups_naming_the_same_product_do_not_wait_for_each_other(segredos, exemplos):
+    """An unchanged product or offer is not locked by a group's upsert, so a second group of
+    postbacks for the same product runs while the first is still open."""
+    from services import hotmart_postback
+
+    base = exemplos["PURCHASE_APPROVED"]
+    compras = [hotmart_postback.preparar_compra(_compra(base, i)) for i in range(3)]
+    with UnidadeDeTrabalho() as uow:
+        hotmart_postback.gravar_compras(uow.session, [compras[0]])
+        uow.commit()
+    with UnidadeDeTrabalho() as primeiro, UnidadeDeTrabalho() as segundo:
+        hotmart_postback.gravar_compras(primeiro.session, [compras[1]])  # still open
+        segundo.session.execute(text("SET LOCAL lock_timeout = '2s'"))
+        hotmart_postback.gravar_compras(segundo.session, [compras[2]])
+        segundo.commit()
+        primeiro.commit()
+    assert _um(segredos, "SELECT count(*) AS n FROM transacoes").n == 3
 
 
 def test_a_rotated_hottok_takes_effect_at_once_in_the_process_that_saved_it(
