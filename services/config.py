@@ -326,6 +326,15 @@ def obter_recente(session: Session, nome: str) -> str | None:
     return valor
 
 
+def em_cache(nome: str) -> tuple[bool, str | None]:
+    """(True, value) when ``obter_recente`` has a fresh value for ``nome``, else (False, None):
+    a reader on the event loop takes it without touching the database."""
+    guardado = _recentes.get(nome)
+    if guardado is not None and guardado[0] > time.monotonic():
+        return True, guardado[1]
+    return False, None
+
+
 def esquecer_recentes() -> None:
     """Drop every value ``obter_recente`` keeps (after a change, a restore, a test's cleanup)."""
     with _trava_recentes:

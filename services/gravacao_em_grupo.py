@@ -2,21 +2,23 @@
 
 Each delivery costs a few milliseconds of round trips and a commit when written alone. Most of
 Meta's traffic is status callbacks that only touch ``logs_disparo``, and most of Hotmart's is
-purchase events that go through the mirror's set-based upserts. So the request threads hand
-such a delivery to one writer thread per provider and process, and wait. The writer takes every
-delivery waiting (up to ``MAXIMO_LOTE``, without waiting for more: under load the queue fills
-while it writes), inserts their raw rows in one statement, applies them set-based (Meta: all
-statuses in one update with the same rules as one at a time; Hotmart: one call of each mirror
-upsert), commits once, and only then wakes every request, so "answered 200" still means
-"stored and applied". Deliveries that share a key with an earlier one of the group (the same
-Hotmart transaction or subscription, whose lifecycle rules compare with what is stored) are
-written on their own right after it. When the group fails, each delivery of it is written again
-on its own (``eventos_webhook.gravar_e_aplicar``), so one poisoned delivery never takes the
-others down.
+purchase events that go through the mirror's set-based upserts. So the requests hand such a
+delivery to one writer thread per provider and process, and wait (``gravar`` from a worker
+thread, ``gravar_async`` from the event loop, which holds no thread while it waits). The
+writer takes every delivery waiting (up to ``MAXIMO_LOTE``, without waiting for more: under
+load the queue fills while it writes), inserts their raw rows in one statement, applies them
+set-based (Meta: all statuses in one update with the same rules as one at a time; Hotmart: one
+pass of the mirror, ``hotmart_espelho.upsert_compras``), commits once, and only then wakes
+every request, so "answered 200" still means "stored and applied". Deliveries that share a key
+with an earlier one of the group (the same Hotmart transaction or subscription, whose
+lifecycle rules compare with what is stored) are written on their own right after it. When the
+group fails, each delivery of it is written again on its own
+(``eventos_webhook.gravar_e_aplicar``), so one poisoned delivery never takes the others down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import queue
@@ -60,6 +62,30 @@ class _Pedido:
     pronto: threading.Event = field(default_factory=threading.Event)
     desfecho: Desfecho | None = None
     excecao: BaseException | None = None
+    aviso: Callable[[], None] | None = None  # also told when done (an awaiting request)
+
+    def resultado(self) -> Desfecho | None:
+        if self.excecao is not None:
+            raise self.excecao
+        return self.desfecho
+
+    def concluir(self) -> None:
+        """Wake whoever waits for this delivery (once)."""
+        if self.pronto.is_set():
+            return
+        self.pronto.set()
+        if self.aviso is not None:
+            self.aviso()
+
+
+def _sem_resposta() -> DatabaseIndisponivel:
+    # Answered 503: the provider delivers again, and a late commit makes that a duplicate.
+    return DatabaseIndisponivel("gravação dos webhooks sem resposta do banco de dados")
+
+
+def _resolver(futuro: asyncio.Future) -> None:
+    if not futuro.done():  # not cancelled by a client that went away
+        futuro.set_result(None)
 
 
 class GravadorEmGrupo:
@@ -98,11 +124,38 @@ class GravadorEmGrupo:
         self._iniciar()
         self._fila.put(pedido)
         if not pedido.pronto.wait(ESPERA_MAXIMA_S):
-            # Answered 503: the provider delivers again, and a late commit makes that a duplicate.
-            raise DatabaseIndisponivel("gravação dos webhooks sem resposta do banco de dados")
-        if pedido.excecao is not None:
-            raise pedido.excecao
-        return pedido.desfecho
+            raise _sem_resposta()
+        return pedido.resultado()
+
+    async def gravar_async(
+        self,
+        *,
+        evento_id: str,
+        tipo: str | None,
+        payload: dict,
+        dados: Any,
+        chaves: frozenset[str] = frozenset(),
+    ) -> Desfecho | None:
+        """``gravar`` for a request handled on the event loop: it waits without holding a
+        worker thread (one thread hop less per delivery, and 32 waiting requests are not 32
+        threads contending with the writer for the interpreter)."""
+        laco = asyncio.get_running_loop()
+        pronto = laco.create_future()
+
+        def avisar() -> None:
+            try:
+                laco.call_soon_threadsafe(_resolver, pronto)
+            except RuntimeError:  # the loop closed (shutdown): nobody is waiting any more
+                pass
+
+        pedido = _Pedido(evento_id, tipo, payload, dados, chaves, aviso=avisar)
+        self._iniciar()
+        self._fila.put(pedido)
+        try:
+            await asyncio.wait_for(pronto, ESPERA_MAXIMA_S)
+        except TimeoutError:
+            raise _sem_resposta() from None
+        return pedido.resultado()
 
     def _iniciar(self) -> None:
         if all(t is not None and t.is_alive() for t in self._threads):
@@ -138,7 +191,7 @@ class GravadorEmGrupo:
                     self._gravar_um(pedido)
             finally:
                 for pedido in lote:
-                    pedido.pronto.set()
+                    pedido.concluir()
 
     def _gravar_lote(self, lote: list[_Pedido]) -> list[_Pedido]:
         """Write the group; return the deliveries left to write one at a time."""
@@ -176,7 +229,7 @@ class GravadorEmGrupo:
             pedido.desfecho = Desfecho(resultado)
         for pedido in lote:  # duplicates (already stored, or twice in this group) keep None
             if pedido not in adiados:
-                pedido.pronto.set()
+                pedido.concluir()
         return adiados
 
     def _gravar_um(self, pedido: _Pedido) -> None:
@@ -192,7 +245,7 @@ class GravadorEmGrupo:
         except Exception as exc:  # noqa: BLE001 - raised again in the request's thread
             pedido.excecao = exc
         finally:
-            pedido.pronto.set()
+            pedido.concluir()
 
 
 def _sem_banco(exc: Exception) -> bool:

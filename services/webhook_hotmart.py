@@ -16,6 +16,7 @@ from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
+LIMITE_SEM_ESPERA = 65_536  # larger bodies are parsed in a worker thread, not on the event loop
 LIMITE_ID = 200  # eventos_webhook.evento_id; Hotmart's ids are UUIDs
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
 # Purchase events are committed in groups by one writer thread (gravacao_em_grupo).
@@ -37,6 +38,20 @@ def _id_valido(evento_id: object) -> bool:
     )
 
 
+def _hottok(cabecalho: str | None, payload: object) -> str | None:
+    """The header's hottok; some deliveries carry it in the body instead."""
+    if not cabecalho and isinstance(payload, dict) and isinstance(payload.get("hottok"), str):
+        return payload["hottok"]
+    return cabecalho
+
+
+def _confere(hottok: str | None, esperado: str) -> bool:
+    # surrogatepass: a body hottok may hold a lone surrogate (a JSON escape); it just mismatches.
+    return bool(hottok) and hmac.compare_digest(
+        hottok.encode("utf-8", "surrogatepass"), esperado.encode()
+    )
+
+
 def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
     """The whole postback handling, synchronous (run in a worker thread by the route): the raw
     event is stored and applied in one transaction (purchase events in a group with others); a
@@ -45,9 +60,7 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
         payload = webhooks.ler_json(corpo)
     except (ValueError, RecursionError):
         payload = None
-    hottok = hottok_cabecalho
-    if not hottok and isinstance(payload, dict) and isinstance(payload.get("hottok"), str):
-        hottok = payload["hottok"]  # some deliveries carry it in the body instead
+    hottok = _hottok(hottok_cabecalho, payload)
     with UnidadeDeTrabalho() as uow:
         try:
             esperado = config.obter_recente(uow.session, "hotmart_hottok")
@@ -56,11 +69,7 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             return _resposta(503, erro="credencial indisponível")
         if not esperado:
             return _resposta(401, erro="hottok não configurado")
-        # surrogatepass: a body hottok may hold a lone surrogate (a JSON escape); it just
-        # mismatches.
-        if not hottok or not hmac.compare_digest(
-            hottok.encode("utf-8", "surrogatepass"), esperado.encode()
-        ):
+        if not _confere(hottok, esperado):
             return _resposta(401, erro="hottok inválido ou ausente")
 
         if isinstance(payload, dict):
@@ -84,28 +93,41 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             if registro is None:
                 return _resposta(200, status="duplicado")
             return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
-        compra = hotmart_postback.preparar_compra(payload) if GRUPO_LIGADO else None
+        compra = _pedido_de_compra(payload, evento_id, tipo)
         if compra is not None:
             # Back to the pool before waiting: the writer needs a connection (32 waiting requests
             # holding one each would starve it).
             uow.rollback()
-            transacao = compra["transacoes"][0]
-            chaves = {f"t:{transacao['id']}"}
-            if transacao["subscriber_code"]:
-                chaves.add(f"s:{transacao['subscriber_code']}")
-            desfecho = gravacao_em_grupo.GRAVADOR_HOTMART.gravar(
-                evento_id=evento_id,
-                tipo=tipo,
-                payload=payload,
-                dados=compra,
-                chaves=frozenset(chaves),
-            )
+            desfecho = gravacao_em_grupo.GRAVADOR_HOTMART.gravar(**compra)
         else:
             desfecho = eventos_webhook.gravar_e_aplicar(
                 uow, origem="hotmart", evento_id=evento_id, tipo=tipo, payload=payload
             )
-        if desfecho is None:
-            return _resposta(200, status="duplicado")
+    return _resposta_do_desfecho(desfecho)
+
+
+def _pedido_de_compra(payload: dict, evento_id: str, tipo: object) -> dict | None:
+    """The group writer's arguments for a purchase event (None for any other event): the keys
+    are its transaction and subscription (two events of one are not written in one group)."""
+    compra = hotmart_postback.preparar_compra(payload) if GRUPO_LIGADO else None
+    if compra is None:
+        return None
+    transacao = compra["transacoes"][0]
+    chaves = {f"t:{transacao['id']}"}
+    if transacao["subscriber_code"]:
+        chaves.add(f"s:{transacao['subscriber_code']}")
+    return {
+        "evento_id": evento_id,
+        "tipo": tipo,
+        "payload": payload,
+        "dados": compra,
+        "chaves": frozenset(chaves),
+    }
+
+
+def _resposta_do_desfecho(desfecho) -> tuple[int, dict]:
+    if desfecho is None:
+        return _resposta(200, status="duplicado")
     if desfecho.permanente:
         return _resposta(400, erro=desfecho.erro, armazenado=True)
     if desfecho.erro:
@@ -113,8 +135,29 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
     return _resposta(200, status="processado")
 
 
+def _compra_sem_espera(corpo: bytes, hottok_cabecalho: str | None) -> dict | None:
+    """The common case decided on the event loop, without a worker thread: the hottok known
+    (``config.em_cache``) and right, and a well-formed purchase event. None sends the request
+    down ``processar``, which answers every other case (and stores what it refuses)."""
+    achado, esperado = config.em_cache("hotmart_hottok")
+    if not achado or not esperado or len(corpo) > LIMITE_SEM_ESPERA:
+        return None
+    try:
+        payload = webhooks.ler_json(corpo)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or not _confere(_hottok(hottok_cabecalho, payload), esperado):
+        return None
+    evento_id = payload.get("id")
+    if not _id_valido(evento_id) or webhooks.texto_invalido(payload):
+        return None
+    payload.pop("hottok", None)  # a secret: never stored with the event
+    return _pedido_de_compra(payload, evento_id, payload.get("event"))
+
+
 async def webhook_hotmart(request: Request) -> JSONResponse:
-    """Read at most 1 MB, then hand over to ``processar`` in a thread."""
+    """Read at most 1 MB; a purchase event with a known hottok goes straight to the group
+    writer, anything else to ``processar`` in a worker thread."""
     declarado = request.headers.get("content-length", "")
     if declarado.isdigit() and int(declarado) > LIMITE_CORPO:
         return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
@@ -123,7 +166,11 @@ async def webhook_hotmart(request: Request) -> JSONResponse:
         corpo += pedaco
         if len(corpo) > LIMITE_CORPO:
             return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
-    status, resposta = await run_in_threadpool(
-        processar, bytes(corpo), request.headers.get("x-hotmart-hottok")
-    )
+    corpo, hottok = bytes(corpo), request.headers.get("x-hotmart-hottok")
+    compra = _compra_sem_espera(corpo, hottok)
+    if compra is not None:
+        desfecho = await gravacao_em_grupo.GRAVADOR_HOTMART.gravar_async(**compra)
+        status, resposta = _resposta_do_desfecho(desfecho)
+    else:
+        status, resposta = await run_in_threadpool(processar, corpo, hottok)
     return JSONResponse(resposta, status)

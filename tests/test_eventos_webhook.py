@@ -479,6 +479,43 @@ def test_concurrent_postbacks_grouped_keep_every_sale_and_the_lifecycle(segredos
     assert (eventos_gravados.n, eventos_gravados.invalidos) == (len(corpos) - 1, 1)
 
 
+def test_concurrent_postbacks_over_the_route_are_grouped_on_the_event_loop(
+    cliente_app, segredos, exemplos, monkeypatch
+):
+    """Once the hottok is known, a purchase event never takes a worker thread: the route hands
+    it to the group writer from the event loop and awaits the commit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services import webhook_hotmart
+
+    base = exemplos["PURCHASE_APPROVED"]
+    assert _postar_hotmart(cliente_app, _compra(base, 0)).json()["status"] == "processado"
+    em_thread = []
+    original = webhook_hotmart.processar
+    monkeypatch.setattr(
+        webhook_hotmart, "processar", lambda *a: em_thread.append(1) or original(*a)
+    )
+    eventos = [_compra(base, i) for i in range(1, 41)]
+    with ThreadPoolExecutor(32) as grupo:  # 32 requests in flight on the app's one event loop
+        respostas = list(grupo.map(lambda e: _postar_hotmart(cliente_app, e), eventos))
+    assert [r.json()["status"] for r in respostas] == ["processado"] * 40
+    assert em_thread == []
+    vendas = _um(
+        segredos,
+        "SELECT count(*) AS n, count(*) FILTER (WHERE m.id IS NOT NULL) AS matriculadas "
+        "FROM transacoes t LEFT JOIN matriculas m ON m.transacao_origem_id = t.id",
+    )
+    assert (vendas.n, vendas.matriculadas) == (41, 41)
+    # A wrong hottok still goes the long way, and is refused.
+    assert (
+        cliente_app.post(
+            "/webhooks/hotmart", headers={"X-HOTMART-HOTTOK": "errado"}, json=_compra(base, 50)
+        ).status_code
+        == 401
+    )
+    assert em_thread == [1]
+
+
 def test_two_groups_naming_the_same_product_do_not_wait_for_each_other(segredos, exemplos):
     """An unchanged product or offer is not locked by a group's upsert, so a second group of
     postbacks for the same product runs while the first is still open."""
