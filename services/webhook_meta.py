@@ -20,6 +20,7 @@ from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576
+LIMITE_SEM_ESPERA = 65_536  # larger bodies are parsed in a worker thread, not on the event loop
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
 # Status-only deliveries are committed in groups by one writer thread (gravacao_em_grupo).
 GRUPO_LIGADO = True
@@ -223,7 +224,36 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
                 erro=erro,
             )
             return 400, {"erro": erro}
-        campos = sorted(
+        campos = _campos(payload)
+        if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
+            registro = webhooks.armazenar(
+                origem="meta",
+                evento_id=evento_id,
+                tipo=campos,
+                payload=payload,
+                corpo=corpo,
+                erro=TEXTO_INVALIDO,
+            )
+            if registro is None:
+                return 200, {"status": "duplicado"}
+            return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
+        grupo = _pedido_de_status(payload, evento_id, campos)
+        if grupo is not None:
+            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
+            # holding one each would starve it).
+            uow.rollback()
+            desfecho = gravacao_em_grupo.GRAVADOR_META.gravar(**grupo)
+        else:
+            desfecho = eventos_webhook.gravar_e_aplicar(
+                uow, origem="meta", evento_id=evento_id, tipo=campos, payload=payload
+            )
+    return _resposta_do_desfecho(desfecho)
+
+
+def _campos(payload: dict) -> str:
+    """The event's kind as stored: its changes' fields, sorted and comma-separated."""
+    return ",".join(
+        sorted(
             {
                 str(m.get("field"))
                 for e in _lista(payload.get("entry"))
@@ -232,32 +262,20 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
                 if isinstance(m, dict)
             }
         )
-        if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
-            registro = webhooks.armazenar(
-                origem="meta",
-                evento_id=evento_id,
-                tipo=",".join(campos),
-                payload=payload,
-                corpo=corpo,
-                erro=TEXTO_INVALIDO,
-            )
-            if registro is None:
-                return 200, {"status": "duplicado"}
-            return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
-        statuses = somente_status(payload)
-        if statuses is not None and GRUPO_LIGADO:
-            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
-            # holding one each would starve it).
-            uow.rollback()
-            desfecho = gravacao_em_grupo.GRAVADOR_META.gravar(
-                evento_id=evento_id, tipo=",".join(campos), payload=payload, dados=statuses
-            )
-        else:
-            desfecho = eventos_webhook.gravar_e_aplicar(
-                uow, origem="meta", evento_id=evento_id, tipo=",".join(campos), payload=payload
-            )
-        if desfecho is None:
-            return 200, {"status": "duplicado"}
+    )
+
+
+def _pedido_de_status(payload: dict, evento_id: str, campos: str) -> dict | None:
+    """The group writer's arguments for a status-only delivery (None for any other)."""
+    statuses = somente_status(payload) if GRUPO_LIGADO else None
+    if statuses is None:
+        return None
+    return {"evento_id": evento_id, "tipo": campos, "payload": payload, "dados": statuses}
+
+
+def _resposta_do_desfecho(desfecho) -> tuple[int, dict]:
+    if desfecho is None:
+        return 200, {"status": "duplicado"}
     if desfecho.permanente:
         # 200: Meta would deliver the same invalid body again on any other answer.
         return 200, {"status": "armazenado", "erro": f"evento inválido: {desfecho.erro}"}
@@ -266,8 +284,28 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
     return 200, {"status": "processado", **desfecho.resultado}
 
 
+def _status_sem_espera(corpo: bytes, assinatura: str | None) -> dict | None:
+    """The common case decided on the event loop, without a worker thread: the app secret known
+    (``config.em_cache``), the signature right and a well-formed status-only delivery. None
+    sends the request down ``processar``, which answers every other case."""
+    achado, segredo = config.em_cache("meta_app_secret")
+    if not achado or not segredo or len(corpo) > LIMITE_SEM_ESPERA:
+        return None
+    if not _assinatura_valida(corpo, assinatura, segredo):
+        return None
+    try:
+        payload = webhooks.ler_json(corpo)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or webhooks.texto_invalido(payload):
+        return None
+    evento_id = hashlib.sha256(corpo).hexdigest()
+    return _pedido_de_status(payload, evento_id, _campos(payload))
+
+
 async def webhook_meta_post(request: Request) -> JSONResponse:
-    """Read at most 1 MB and hand over to ``processar`` in a thread."""
+    """Read at most 1 MB; a status-only delivery with a known app secret goes straight to the
+    group writer, anything else to ``processar`` in a worker thread."""
     declarado = request.headers.get("content-length", "")
     if declarado.isdigit() and int(declarado) > LIMITE_CORPO:
         return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
@@ -276,7 +314,13 @@ async def webhook_meta_post(request: Request) -> JSONResponse:
         corpo += pedaco
         if len(corpo) > LIMITE_CORPO:
             return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
-    codigo, resposta = await run_in_threadpool(
-        processar, bytes(corpo), request.headers.get("x-hub-signature-256")
-    )
+    from services import gravacao_em_grupo  # imports this module
+
+    corpo, assinatura = bytes(corpo), request.headers.get("x-hub-signature-256")
+    grupo = _status_sem_espera(corpo, assinatura)
+    if grupo is not None:
+        desfecho = await gravacao_em_grupo.GRAVADOR_META.gravar_async(**grupo)
+        codigo, resposta = _resposta_do_desfecho(desfecho)
+    else:
+        codigo, resposta = await run_in_threadpool(processar, corpo, assinatura)
     return JSONResponse(resposta, codigo)

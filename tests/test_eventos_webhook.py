@@ -402,6 +402,42 @@ def test_concurrent_status_deliveries_grouped_are_all_stored_and_applied_in_orde
     assert eventos.n == eventos.ok == len(corpos) - 1
 
 
+def test_concurrent_statuses_over_the_route_are_grouped_on_the_event_loop(
+    cliente_app, segredos, monkeypatch
+):
+    """Once the app secret is known, a status-only delivery never takes a worker thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services import webhook_meta
+
+    wamids = _logs(segredos, 41)
+
+    def postar(corpo: bytes, assinatura: str | None = None):
+        return cliente_app.post(
+            "/webhooks/meta",
+            content=corpo,
+            headers={
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": assinatura or assinar(corpo, SEGREDO),
+            },
+        )
+
+    assert postar(_corpo_status(wamids[0], "delivered", 1_780_000_200)).status_code == 200
+    em_thread = []
+    original = webhook_meta.processar
+    monkeypatch.setattr(webhook_meta, "processar", lambda *a: em_thread.append(1) or original(*a))
+    corpos = [_corpo_status(w, "read", 1_780_000_300) for w in wamids[1:]]
+    with ThreadPoolExecutor(32) as grupo:  # 32 requests in flight on the app's one event loop
+        respostas = list(grupo.map(postar, corpos))
+    assert [r.json()["status"] for r in respostas] == ["processado"] * 40
+    assert em_thread == []
+    lidos = _um(segredos, "SELECT count(*) AS n FROM logs_disparo WHERE status_entrega = 'read'")
+    assert lidos.n == 40
+    # A wrong signature still goes the long way, and is refused.
+    assert postar(corpos[0], "sha256=" + "0" * 64).status_code == 401
+    assert em_thread == [1]
+
+
 def test_one_poisoned_delivery_in_a_group_does_not_take_the_others_down(segredos, monkeypatch):
     wamids = _logs(segredos, 40)
     original = whatsapp_status.aplicar_detalhado
