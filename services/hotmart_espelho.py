@@ -4,8 +4,8 @@ Each function takes normalised rows (services.hotmart_normalizar), COPYs them in
 staging table and applies one ``INSERT … SELECT … ON CONFLICT`` (or UPDATE … FROM) per table, so
 the cost per row is a COPY row, never an ORM round trip. Writes that would change nothing are
 skipped with ``IS DISTINCT FROM`` so a repeated sync rewrites no row. Statements without
-parameters that follow one another go to the server as one script (``_roteiro``): a group of
-purchase postbacks (``upsert_compras``) is one COPY and one script.
+parameters that follow one another go to the server in one round trip (``_roteiro``): a group
+of purchase postbacks (``upsert_compras``) is one COPY and one pipeline of prepared statements.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _copiar(
     dbapi = session.connection().connection
     n = 0
     with dbapi.driver_connection.cursor() as cur:
-        cur.execute(_sql_preparar_staging(dbapi, tabela, [*colunas, *extras]))
+        cur.execute("; ".join(_sql_preparar_staging(dbapi, tabela, [*colunas, *extras])))
         chaves = [nome for nome, _ in colunas][1 if numerar else 0 :]
         with cur.copy(f"COPY {tabela} ({nomes}) FROM STDIN") as copia:
             for n, linha in enumerate(linhas, start=1):
@@ -63,20 +63,20 @@ def _copiar(
     return n
 
 
-def _sql_preparar_staging(dbapi, tabela: str, colunas: Sequence[tuple[str, str]]) -> str:
-    """SQL that leaves this connection's staging table ``tabela`` empty and with ``colunas``
-    (see _copiar). ``dbapi`` is the pooled connection: it remembers, per connection, the
-    definition each staging table was created with, and a caller asking for other columns
-    under the same name gets the table created again."""
+def _sql_preparar_staging(dbapi, tabela: str, colunas: Sequence[tuple[str, str]]) -> list[str]:
+    """The statements that leave this connection's staging table ``tabela`` empty and with
+    ``colunas`` (see _copiar). ``dbapi`` is the pooled connection: it remembers, per
+    connection, the definition each staging table was created with, and a caller asking for
+    other columns under the same name gets the table created again."""
     definicao = ", ".join(f"{nome} {tipo}" for nome, tipo in colunas)
     definicoes = dbapi.info.setdefault("stg_definicoes", {})
     refazer = definicoes.get(tabela, definicao) != definicao
     definicoes[tabela] = definicao
-    return (
-        (f"DROP TABLE IF EXISTS {tabela}; " if refazer else "")
-        + f"CREATE TEMP TABLE IF NOT EXISTS {tabela} ({definicao}) ON COMMIT DELETE ROWS;"
-        f" DELETE FROM {tabela}"
-    )
+    return [
+        *([f"DROP TABLE IF EXISTS {tabela}"] if refazer else []),
+        f"CREATE TEMP TABLE IF NOT EXISTS {tabela} ({definicao}) ON COMMIT DELETE ROWS",
+        f"DELETE FROM {tabela}",
+    ]
 
 
 def _executar(session: Session, sql: str, params: dict[str, Any] | None = None) -> int:
@@ -263,18 +263,18 @@ _COLUNAS_ALUNO = [
 _EXTRAS_ALUNO = [("aluno_id", "uuid")]
 
 
-def _sql_resolver_alunos(tabela: str) -> str:
+def _sql_resolver_alunos(tabela: str) -> list[str]:
     """SQL filling the staging rows' ``aluno_id`` still empty: by CPF first, else by e-mail."""
-    return f"""
-        UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
-         WHERE s.aluno_id IS NULL AND s.cpf IS NOT NULL AND a.cpf = s.cpf;
-        UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
-         WHERE s.aluno_id IS NULL AND s.email IS NOT NULL AND lower(a.email) = s.email
-        """
+    return [
+        f"""UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
+             WHERE s.aluno_id IS NULL AND s.cpf IS NOT NULL AND a.cpf = s.cpf""",
+        f"""UPDATE {tabela} s SET aluno_id = a.id FROM alunos a
+             WHERE s.aluno_id IS NULL AND s.email IS NOT NULL AND lower(a.email) = s.email""",
+    ]
 
 
 def _resolver_alunos(session: Session, tabela: str) -> None:
-    session.execute(text(_sql_resolver_alunos(tabela)))
+    session.execute(text("; ".join(_sql_resolver_alunos(tabela))))
 
 
 # Rows without a key, and people anonymised on request (services.lgpd): never re-created from
@@ -346,26 +346,39 @@ def _sql_alunos_da_staging(linhas: int) -> list[str]:
     return [
         _sql_travar_pessoas(linhas),
         _SQL_ALUNOS_SEM_CHAVE_OU_ANONIMIZADOS,
-        _sql_resolver_alunos("stg_alunos"),
+        *_sql_resolver_alunos("stg_alunos"),
         _SQL_ALUNOS_NOVOS,
         _SQL_ALUNOS_CONHECIDOS,
     ]
 
 
-def _roteiro(session: Session, comandos: Sequence[str]) -> list[tuple]:
-    """Run parameterless statements as one script (one round trip, the simple query protocol)
-    in the session's transaction; return the rows of the last one. A failure is raised as
-    SQLAlchemy raises it (``DBAPIError`` subclasses), as if run through ``session.execute``."""
-    script = ";\n".join(comandos)
+def _roteiro(session: Session, comandos: Sequence[str], *, preparados: bool = False) -> list[tuple]:
+    """Run parameterless statements (one each) in one round trip in the session's transaction;
+    return the rows of the last one. A failure is raised as SQLAlchemy raises it
+    (``DBAPIError`` subclasses), as if run through ``session.execute``.
+
+    By default they go as one script (the simple query protocol: each is parsed and planned
+    on every run, for the rows at hand). ``preparados``: they go in a pipeline as prepared
+    statements, planned once per connection — for the postbacks' small groups, whose plans
+    do not depend on how many rows are staged; not for the sync's batches of thousands.
+    """
     dbapi = session.connection().connection
+    conexao = dbapi.driver_connection
     try:
-        with dbapi.driver_connection.cursor() as cur:
-            cur.execute(script)
-            while cur.nextset():
-                pass
+        with conexao.cursor() as cur:
+            if not preparados:
+                cur.execute(";\n".join(comandos))
+                while cur.nextset():
+                    pass
+                return cur.fetchall() if cur.description else []
+            with conexao.pipeline():
+                for comando in comandos:
+                    # Only queries can be prepared; DDL (the staging table) goes unnamed.
+                    ddl = comando.lstrip()[:6].upper() in ("CREATE", "DROP T")
+                    cur.execute(comando, prepare=not ddl)
             return cur.fetchall() if cur.description else []
     except psycopg.Error as exc:
-        raise DBAPIError.instance(script, None, exc, psycopg.Error) from exc
+        raise DBAPIError.instance(";\n".join(comandos), None, exc, psycopg.Error) from exc
 
 
 def upsert_alunos(session: Session, linhas: Iterable[dict]) -> list[UUID]:
@@ -502,8 +515,9 @@ def upsert_compras(
     ``oferta_preco``, ``moeda``) and the buyer's name and phone (``nome``, ``celular``).
 
     What the postback path writes with one upsert per table (products, offers, buyers,
-    transactions with the postback's lifecycle rule), from one COPY and one script: a group
-    of postbacks costs a handful of round trips however many it holds. ``depois``: more
+    transactions with the postback's lifecycle rule), from one COPY and one pipeline of
+    prepared statements: a group of postbacks costs a handful of round trips however many it
+    holds, and its statements are planned once per connection. ``depois``: more
     parameterless statements for the same script (``IDS_DA_STAGING`` names the students).
     Returns the students touched.
     """
@@ -529,7 +543,7 @@ def upsert_compras(
                 " oferta_preco AS preco, moeda FROM stg_transacoes)",
                 so_lacunas=False,
             ),
-            _sql_preparar_staging(dbapi, "stg_alunos", [*_COLUNAS_ALUNO, *_EXTRAS_ALUNO]),
+            *_sql_preparar_staging(dbapi, "stg_alunos", [*_COLUNAS_ALUNO, *_EXTRAS_ALUNO]),
             "INSERT INTO stg_alunos (ord, email, nome, cpf, celular)"
             " SELECT ord, email, nome, cpf, celular FROM stg_transacoes",
             *_sql_alunos_da_staging(n),
@@ -537,6 +551,7 @@ def upsert_compras(
             *depois,
             _SQL_ALUNOS_TOCADOS,
         ],
+        preparados=True,
     )
     return [aluno_id for (aluno_id,) in linhas_ids]
 
