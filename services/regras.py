@@ -382,10 +382,13 @@ def avaliar(
         chave_regra=str(regra.id),
     )
     automatico = regra.modo == "AUTOMATICO"
+    # q is MATERIALIZED: inlined, the "motivo IS NULL" filter was pushed into its joins with a
+    # guessed selectivity (114,788 rows estimated as 101 at L), and the planner then joined the
+    # products by a nested loop over a materialised, spilled copy of every candidate.
     linhas = session.execute(
         text(
             f"""
-            WITH q AS ({sql}),
+            WITH q AS MATERIALIZED ({sql}),
             elegiveis AS (SELECT q.*, row_number() OVER (ORDER BY q.aluno_nome, q.ocasiao) AS n,
                                  count(*) OVER () AS total
                             FROM q WHERE motivo IS NULL),
