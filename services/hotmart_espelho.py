@@ -431,6 +431,18 @@ _COLUNAS_TRANSACAO = [
 _EXTRAS_TRANSACAO = [("aluno_id", "uuid")]
 
 
+def _copiar_vendas(session: Session, linhas: Iterable[dict]) -> int:
+    """COPY sales into this connection's ``stg_transacoes`` (see _copiar); the row count."""
+    return _copiar(
+        session,
+        "stg_transacoes",
+        _COLUNAS_TRANSACAO,
+        linhas,
+        extras=_EXTRAS_TRANSACAO,
+        numerar=True,
+    )
+
+
 def upsert_transacoes(session: Session, linhas: Iterable[dict], *, fonte: str = "api") -> int:
     """Transactions by HP code, students and products resolved in SQL.
 
@@ -438,14 +450,7 @@ def upsert_transacoes(session: Session, linhas: Iterable[dict], *, fonte: str = 
     REFUNDED that arrived before its APPROVED stays REFUNDED), unless it is a later recurrence.
     ``fonte='api'``: the API's current state is authoritative.
     """
-    if not _copiar(
-        session,
-        "stg_transacoes",
-        _COLUNAS_TRANSACAO,
-        linhas,
-        extras=_EXTRAS_TRANSACAO,
-        numerar=True,
-    ):
+    if not _copiar_vendas(session, linhas):
         return 0
     return _gravar_transacoes(session, fonte)
 
@@ -458,14 +463,7 @@ def upsert_vendas(session: Session, linhas: Sequence[dict]) -> tuple[list[UUID],
     what the buyers step wrote) and upserts the transactions with their student resolved once
     in staging. Returns the students of the batch and the transactions written.
     """
-    if not _copiar(
-        session,
-        "stg_transacoes",
-        _COLUNAS_TRANSACAO,
-        linhas,
-        extras=_EXTRAS_TRANSACAO,
-        numerar=True,
-    ):
+    if not _copiar_vendas(session, linhas):
         return [], 0
     session.execute(
         text(
@@ -521,14 +519,7 @@ def upsert_compras(
     parameterless statements for the same script (``IDS_DA_STAGING`` names the students).
     Returns the students touched.
     """
-    n = _copiar(
-        session,
-        "stg_transacoes",
-        _COLUNAS_TRANSACAO,
-        linhas,
-        extras=_EXTRAS_TRANSACAO,
-        numerar=True,
-    )
+    n = _copiar_vendas(session, linhas)
     if not n:
         return []
     dbapi = session.connection().connection
