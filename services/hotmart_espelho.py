@@ -373,9 +373,7 @@ def _roteiro(session: Session, comandos: Sequence[str], *, preparados: bool = Fa
                 return cur.fetchall() if cur.description else []
             with conexao.pipeline():
                 for comando in comandos:
-                    # Only queries can be prepared; DDL (the staging table) goes unnamed.
-                    ddl = comando.lstrip()[:6].upper() in ("CREATE", "DROP T")
-                    cur.execute(comando, prepare=not ddl)
+                    cur.execute(comando, prepare=True)
             return cur.fetchall() if cur.description else []
     except psycopg.Error as exc:
         raise DBAPIError.instance(";\n".join(comandos), None, exc, psycopg.Error) from exc
@@ -431,6 +429,12 @@ _COLUNAS_TRANSACAO = [
 _EXTRAS_TRANSACAO = [("aluno_id", "uuid")]
 
 
+# The products the staged sales name (for _sql_upsert_produtos).
+_PRODUTOS_DAS_VENDAS = (
+    "(SELECT hotmart_product_id, produto_nome AS nome, ord FROM stg_transacoes) s"
+)
+
+
 def _copiar_vendas(session: Session, linhas: Iterable[dict]) -> int:
     """COPY sales into this connection's ``stg_transacoes`` (see _copiar); the row count."""
     return _copiar(
@@ -465,13 +469,7 @@ def upsert_vendas(session: Session, linhas: Sequence[dict]) -> tuple[list[UUID],
     """
     if not _copiar_vendas(session, linhas):
         return [], 0
-    session.execute(
-        text(
-            _sql_upsert_produtos(
-                "(SELECT hotmart_product_id, produto_nome AS nome, ord FROM stg_transacoes) s"
-            )
-        )
-    )
+    session.execute(text(_sql_upsert_produtos(_PRODUTOS_DAS_VENDAS)))
     session.execute(
         text(
             _sql_upsert_ofertas(
@@ -526,9 +524,7 @@ def upsert_compras(
     linhas_ids = _roteiro(
         session,
         [
-            _sql_upsert_produtos(
-                "(SELECT hotmart_product_id, produto_nome AS nome, ord FROM stg_transacoes) s"
-            ),
+            _sql_upsert_produtos(_PRODUTOS_DAS_VENDAS),
             _sql_upsert_ofertas(
                 "(SELECT hotmart_product_id, offer_code, oferta_nome AS nome,"
                 " oferta_preco AS preco, moeda FROM stg_transacoes)",
