@@ -50,19 +50,24 @@ def recalcular_status_acesso(session: Session, aluno_ids: Sequence[UUID] | None 
     Chargeback, refund or dispute of the latest sale, or a delayed subscription, block access;
     a cancelled subscription keeps access until its next charge date, then expires.
     """
-    filtro, params = _ids(aluno_ids)
-    return _executar(session, sql_status_acesso(filtro), params)
+    if aluno_ids is None:
+        return _executar(session, sql_status_acesso(None))
+    return _executar(session, sql_status_acesso(":ids"), {"ids": list(aluno_ids)})
 
 
-def sql_status_acesso(filtro: str) -> str:
-    """SQL of ``recalcular_status_acesso``; ``filtro`` limits the enrolments (``m``): empty for
-    all, else ``AND m.aluno_id = ANY(…)``."""
+def sql_status_acesso(ids: str | None) -> str:
+    """SQL of ``recalcular_status_acesso`` for the students of the uuid[] expression ``ids``
+    (None: all)."""
+
+    def filtro(alias: str) -> str:
+        return f"AND {alias}.aluno_id = ANY({ids})" if ids is not None else ""
+
     return f"""
         WITH ultimo AS (
             SELECT DISTINCT ON (aluno_id, produto_id) aluno_id, produto_id, status
               FROM transacoes t
              WHERE status = ANY({sql_textos(STATUS_COM_MATRICULA)})
-                   {filtro.replace("m.aluno_id", "t.aluno_id")}
+                   {filtro("t")}
              ORDER BY aluno_id, produto_id, coalesce(recorrencia, 1) DESC,
                       data_compra DESC NULLS LAST, status_transacao_ordem(status) DESC
         ), novo AS (
@@ -77,7 +82,7 @@ def sql_status_acesso(filtro: str) -> str:
                 WHEN u.status IS NULL THEN coalesce(m.status_acesso, 'ATIVO')
                 ELSE 'ATIVO' END AS status
               FROM matriculas m LEFT JOIN ultimo u USING (aluno_id, produto_id)
-             WHERE true {filtro}
+             WHERE true {filtro("m")}
         )
         UPDATE matriculas m SET status_acesso = novo.status, atualizado_em = now()
           FROM novo WHERE m.id = novo.id AND m.status_acesso IS DISTINCT FROM novo.status

@@ -240,7 +240,7 @@ def gravar_compras(session: Session, compras: list[dict[str, list[dict]]]) -> li
         linhas,
         depois=[
             matriculas.sql_matriculas_das_transacoes(alunos),
-            matriculas.sql_status_acesso(f"AND m.aluno_id = ANY({alunos})"),
+            matriculas.sql_status_acesso(alunos),
             espelho.sql_recalcular_ltv(alunos),
         ],
     )
