@@ -108,7 +108,7 @@ def _compra(session: Session, tipo: str, dados: dict, quando) -> list[UUID]:
     return gravar_compras(session, [linhas_compra(tipo, dados, quando)])
 
 
-def preparar_compra(evento: dict) -> dict[str, list[dict]] | None:
+def preparar_compra(evento: dict) -> dict[str, dict | None] | None:
     """The mirror rows of a purchase event (``gravar_compras`` writes many at once), or None
     for an event of another kind or one that does not validate (it goes through ``aplicar``,
     which says why)."""
@@ -121,8 +121,10 @@ def preparar_compra(evento: dict) -> dict[str, list[dict]] | None:
         return None
 
 
-def linhas_compra(tipo: str, dados: dict, quando) -> dict[str, list[dict]]:
-    """Validate one purchase event and turn it into the rows of each mirror upsert."""
+def linhas_compra(tipo: str, dados: dict, quando) -> dict[str, dict | None]:
+    """Validate one purchase event: ``venda``, its row for ``hotmart_espelho.upsert_compras``
+    (the sale with its product, offer and buyer), and ``assinatura``, its subscription row for
+    ``hotmart_matriculas.upsert_assinaturas`` (None without a subscription)."""
     produto = _exigir(dados.get("product"), dict, "data.product")
     compra = _exigir(dados.get("purchase"), dict, "data.purchase")
     comprador = _exigir(dados.get("buyer"), dict, "data.buyer")
@@ -131,113 +133,77 @@ def linhas_compra(tipo: str, dados: dict, quando) -> dict[str, list[dict]]:
     if not email:
         raise EventoInvalido("campo data.buyer.email ausente ou inválido")
     pid = _id_produto(produto)
-    linhas: dict[str, list[dict]] = {
-        "produtos": [{"hotmart_product_id": pid, "nome": produto.get("name")}],
-        "ofertas": [],
-        "assinaturas": [],
-    }
-    oferta = compra.get("offer") or {}
-    preco = compra.get("price") or {}
-    preco_oferta = compra.get("original_offer_price") or compra.get("full_price") or preco
-    if oferta.get("code"):
-        linhas["ofertas"].append(
-            {
-                "hotmart_product_id": pid,
-                "offer_code": str(oferta["code"])[:50],
-                "nome": oferta.get("name"),
-                "preco": dinheiro(preco_oferta.get("value")),
-                "moeda": preco_oferta.get("currency_value") or preco.get("currency_value"),
-            }
-        )
     cpf = (
         normalizar_cpf(comprador.get("document"))
         if str(comprador.get("document_type", "CPF")).upper() == "CPF"
         else None
     )
-    linhas["alunos"] = [
-        {
-            "email": email,
-            "nome": comprador.get("name"),
-            "cpf": cpf,
-            "celular": normalizar_celular(
-                comprador.get("checkout_phone_code"), comprador.get("checkout_phone")
-            ),
-        }
-    ]
     pagamento = compra.get("payment") or {}
     assinatura = dados.get("subscription") or {}
     subscriber = (assinatura.get("subscriber") or {}).get("code")
-    linhas["transacoes"] = [
-        {
-            "id": transacao[:50],
-            "email": email,
-            "cpf": cpf,
-            "hotmart_product_id": pid,
-            "offer_code": oferta.get("code"),
-            "status": STATUS_POR_EVENTO[tipo],
-            "status_hotmart": compra.get("status"),
-            "valor_pago": dinheiro(preco.get("value")),
-            "data_compra": data_ms(compra.get("order_date")),
-            "data_aprovacao": data_ms(compra.get("approved_date")),
-            "data_garantia_fim": data_ms(produto.get("warranty_date")),
-            "link_boleto": pagamento.get("billet_url"),
-            "codigo_pix": pagamento.get("pix_code"),
-            "origem_src": (compra.get("origin") or {}).get("src"),
-            "tipo_pagamento": pagamento.get("type"),
-            "recorrencia": compra.get("recurrence_number"),
-            "subscriber_code": subscriber,
-            "evento_em": quando,
-        }
-    ]
-    if assinatura:
-        linhas["assinaturas"].append(
-            {
-                "email": email,
-                "hotmart_product_id": pid,
-                "subscriber_code": subscriber,
-                "status": normalizar_status_assinatura(assinatura.get("status")),
-                "data_renovacao": data_ms(compra.get("date_next_charge")),
-                "data_cancelamento": None,
-            }
+    preco = compra.get("price") or {}
+    venda = {
+        "id": transacao[:50],
+        "email": email,
+        "cpf": cpf,
+        "hotmart_product_id": pid,
+        "status": STATUS_POR_EVENTO[tipo],
+        "status_hotmart": compra.get("status"),
+        "valor_pago": dinheiro(preco.get("value")),
+        "data_compra": data_ms(compra.get("order_date")),
+        "data_aprovacao": data_ms(compra.get("approved_date")),
+        "data_garantia_fim": data_ms(produto.get("warranty_date")),
+        "link_boleto": pagamento.get("billet_url"),
+        "codigo_pix": pagamento.get("pix_code"),
+        "origem_src": (compra.get("origin") or {}).get("src"),
+        "tipo_pagamento": pagamento.get("type"),
+        "recorrencia": compra.get("recurrence_number"),
+        "subscriber_code": subscriber,
+        "evento_em": quando,
+        "nome": comprador.get("name"),
+        "celular": normalizar_celular(
+            comprador.get("checkout_phone_code"), comprador.get("checkout_phone")
+        ),
+        "produto_nome": produto.get("name"),
+    }
+    oferta = compra.get("offer") or {}
+    if oferta.get("code"):
+        preco_oferta = compra.get("original_offer_price") or compra.get("full_price") or preco
+        venda.update(
+            offer_code=str(oferta["code"])[:50],
+            oferta_nome=oferta.get("name"),
+            oferta_preco=dinheiro(preco_oferta.get("value")),
+            moeda=preco_oferta.get("currency_value") or preco.get("currency_value"),
         )
-    return linhas
+    linha_assinatura = None
+    if assinatura:
+        linha_assinatura = {
+            "email": email,
+            "hotmart_product_id": pid,
+            "subscriber_code": subscriber,
+            "status": normalizar_status_assinatura(assinatura.get("status")),
+            "data_renovacao": data_ms(compra.get("date_next_charge")),
+            "data_cancelamento": None,
+        }
+    return {"venda": venda, "assinatura": linha_assinatura}
 
 
-def gravar_compras(session: Session, compras: list[dict[str, list[dict]]]) -> list[UUID]:
-    """Write the rows of several purchase events (``linhas_compra``) in one pass of the mirror
+def gravar_compras(session: Session, compras: list[dict[str, dict | None]]) -> list[UUID]:
+    """Write several purchase events (``linhas_compra``) in one pass of the mirror
     (``hotmart_espelho.upsert_compras``), then their subscriptions, enrolments, access and LTV.
     The caller puts at most one event per transaction and per subscription in one call (their
     lifecycle rules compare with what is stored, not within the call)."""
-    linhas = []
-    for compra in compras:
-        (transacao,), (aluno,), (produto,) = (
-            compra["transacoes"],
-            compra["alunos"],
-            compra["produtos"],
-        )
-        oferta = compra["ofertas"][0] if compra["ofertas"] else {}
-        linhas.append(
-            {
-                **transacao,
-                "nome": aluno["nome"],
-                "celular": aluno["celular"],
-                "produto_nome": produto["nome"],
-                "offer_code": oferta.get("offer_code"),
-                "oferta_nome": oferta.get("nome"),
-                "oferta_preco": oferta.get("preco"),
-                "moeda": oferta.get("moeda"),
-            }
-        )
-    assinaturas = [linha for compra in compras for linha in compra["assinaturas"]]
+    vendas = [compra["venda"] for compra in compras]
+    assinaturas = [compra["assinatura"] for compra in compras if compra["assinatura"]]
     if assinaturas:  # subscriptions are written between the sales and the enrolments
-        ids = espelho.upsert_compras(session, linhas)
+        ids = espelho.upsert_compras(session, vendas)
         matriculas.upsert_assinaturas(session, assinaturas)
         return _consolidar(session, ids)
-    # The same as _consolidar, in the mirror's script (no round trip of its own).
+    # The same as _consolidar, in the mirror's pipeline (no round trip of its own).
     alunos = espelho.IDS_DA_STAGING
     return espelho.upsert_compras(
         session,
-        linhas,
+        vendas,
         depois=[
             matriculas.sql_matriculas_das_transacoes(alunos),
             matriculas.sql_status_acesso(alunos),

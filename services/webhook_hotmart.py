@@ -112,7 +112,7 @@ def _pedido_de_compra(payload: dict, evento_id: str, tipo: object) -> dict | Non
     compra = hotmart_postback.preparar_compra(payload) if GRUPO_LIGADO else None
     if compra is None:
         return None
-    transacao = compra["transacoes"][0]
+    transacao = compra["venda"]
     chaves = {f"t:{transacao['id']}"}
     if transacao["subscriber_code"]:
         chaves.add(f"s:{transacao['subscriber_code']}")
