@@ -314,11 +314,10 @@ def obter_recente(session: Session, nome: str) -> str | None:
     A change saved through ``definir``/``definir_varios`` in this process takes effect at once;
     one saved by another process (the CLI, another replica) within RECENTE_S seconds.
     """
-    agora = time.monotonic()
-    guardado = _recentes.get(nome)
-    if guardado is not None and guardado[0] > agora:
-        return guardado[1]
-    geracao = _geracao[0]
+    achado, valor = em_cache(nome)
+    if achado:
+        return valor
+    agora, geracao = time.monotonic(), _geracao[0]
     valor = obter(session, nome)
     with _trava_recentes:
         if geracao == _geracao[0]:
