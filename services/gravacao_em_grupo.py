@@ -157,6 +157,18 @@ class GravadorEmGrupo:
             raise _sem_resposta() from None
         return pedido.resultado()
 
+    def gravar_ou_aplicar(
+        self, uow: UnidadeDeTrabalho, pedido: dict | None, **evento
+    ) -> Desfecho | None:
+        """A delivery handled in a worker thread: ``pedido`` (a groupable one, ``gravar``'s
+        arguments) waits for the next group after handing ``uow``'s connection back to the pool
+        (32 waiting requests holding one each would starve the writer); without it, ``evento``
+        (evento_id, tipo, payload) is stored and applied alone in ``uow``'s transaction."""
+        if pedido is None:
+            return eventos_webhook.gravar_e_aplicar(uow, origem=self._origem, **evento)
+        uow.rollback()
+        return self.gravar(**pedido)
+
     def _iniciar(self) -> None:
         if all(t is not None and t.is_alive() for t in self._threads):
             return

@@ -6,21 +6,17 @@ import functools
 import hmac
 import logging
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from db.uow import UnidadeDeTrabalho
-from services import config, eventos_webhook, gravacao_em_grupo, hotmart_postback, webhooks
+from services import config, gravacao_em_grupo, hotmart_postback, webhooks
 from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
-LIMITE_SEM_ESPERA = 65_536  # larger bodies are parsed in a worker thread, not on the event loop
 LIMITE_ID = 200  # eventos_webhook.evento_id; Hotmart's ids are UUIDs
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
-# Purchase events are committed in groups by one writer thread (gravacao_em_grupo).
-GRUPO_LIGADO = True
 
 
 def _resposta(codigo: int, **corpo) -> tuple[int, dict]:
@@ -93,23 +89,20 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             if registro is None:
                 return _resposta(200, status="duplicado")
             return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
-        compra = _pedido_de_compra(payload, evento_id, tipo)
-        if compra is not None:
-            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
-            # holding one each would starve it).
-            uow.rollback()
-            desfecho = gravacao_em_grupo.GRAVADOR_HOTMART.gravar(**compra)
-        else:
-            desfecho = eventos_webhook.gravar_e_aplicar(
-                uow, origem="hotmart", evento_id=evento_id, tipo=tipo, payload=payload
-            )
+        desfecho = gravacao_em_grupo.GRAVADOR_HOTMART.gravar_ou_aplicar(
+            uow,
+            _pedido_de_compra(payload, evento_id, tipo),
+            evento_id=evento_id,
+            tipo=tipo,
+            payload=payload,
+        )
     return _resposta_do_desfecho(desfecho)
 
 
 def _pedido_de_compra(payload: dict, evento_id: str, tipo: object) -> dict | None:
     """The group writer's arguments for a purchase event (None for any other event): the keys
     are its transaction and subscription (two events of one are not written in one group)."""
-    compra = hotmart_postback.preparar_compra(payload) if GRUPO_LIGADO else None
+    compra = hotmart_postback.preparar_compra(payload)
     if compra is None:
         return None
     transacao = compra["venda"]
@@ -140,7 +133,7 @@ def _compra_sem_espera(corpo: bytes, hottok_cabecalho: str | None) -> dict | Non
     (``config.em_cache``) and right, and a well-formed purchase event. None sends the request
     down ``processar``, which answers every other case (and stores what it refuses)."""
     achado, esperado = config.em_cache("hotmart_hottok")
-    if not achado or not esperado or len(corpo) > LIMITE_SEM_ESPERA:
+    if not achado or not esperado:
         return None
     try:
         payload = webhooks.ler_json(corpo)
@@ -156,21 +149,14 @@ def _compra_sem_espera(corpo: bytes, hottok_cabecalho: str | None) -> dict | Non
 
 
 async def webhook_hotmart(request: Request) -> JSONResponse:
-    """Read at most 1 MB; a purchase event with a known hottok goes straight to the group
-    writer, anything else to ``processar`` in a worker thread."""
-    declarado = request.headers.get("content-length", "")
-    if declarado.isdigit() and int(declarado) > LIMITE_CORPO:
-        return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
-    corpo = bytearray()
-    async for pedaco in request.stream():
-        corpo += pedaco
-        if len(corpo) > LIMITE_CORPO:
-            return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
-    corpo, hottok = bytes(corpo), request.headers.get("x-hotmart-hottok")
-    compra = _compra_sem_espera(corpo, hottok)
-    if compra is not None:
-        desfecho = await gravacao_em_grupo.GRAVADOR_HOTMART.gravar_async(**compra)
-        status, resposta = _resposta_do_desfecho(desfecho)
-    else:
-        status, resposta = await run_in_threadpool(processar, corpo, hottok)
-    return JSONResponse(resposta, status)
+    """At most 1 MB; a purchase event with a known hottok goes straight to the group writer,
+    anything else to ``processar`` in a worker thread (``webhooks.receber``)."""
+    return await webhooks.receber(
+        request,
+        limite=LIMITE_CORPO,
+        cabecalho="x-hotmart-hottok",
+        sem_espera=_compra_sem_espera,
+        gravar=gravacao_em_grupo.GRAVADOR_HOTMART.gravar_async,
+        resposta=_resposta_do_desfecho,
+        processar=processar,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -20,10 +21,7 @@ from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576
-LIMITE_SEM_ESPERA = 65_536  # larger bodies are parsed in a worker thread, not on the event loop
 TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
-# Status-only deliveries are committed in groups by one writer thread (gravacao_em_grupo).
-GRUPO_LIGADO = True
 
 
 # ---- handshake ----------------------------------------------------------------------------
@@ -195,7 +193,7 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
     """Signature over the raw body, then the raw event stored (deduplicated by the body's hash)
     and applied in one transaction (status-only deliveries in a group with others); a failing
     apply still keeps the raw row, with its error (queued for reprocessing when transient)."""
-    from services import eventos_webhook, gravacao_em_grupo  # both import this module
+    from services import gravacao_em_grupo  # imports this module
 
     with UnidadeDeTrabalho() as uow:
         try:
@@ -214,39 +212,26 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
             payload, erro = None, "JSON malformado"
         else:
             erro = None if isinstance(payload, dict) else "o corpo deve ser um objeto JSON"
+        # A refused event is still stored raw, with the reason (nothing a provider sends is lost).
+        guardar_recusado = functools.partial(
+            webhooks.armazenar, origem="meta", evento_id=evento_id, payload=payload, corpo=corpo
+        )
         if erro:
-            webhooks.armazenar(
-                origem="meta",
-                evento_id=evento_id,
-                tipo=None,
-                payload=payload,
-                corpo=corpo,
-                erro=erro,
-            )
+            guardar_recusado(tipo=None, erro=erro)
             return 400, {"erro": erro}
         campos = _campos(payload)
         if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
-            registro = webhooks.armazenar(
-                origem="meta",
-                evento_id=evento_id,
-                tipo=campos,
-                payload=payload,
-                corpo=corpo,
-                erro=TEXTO_INVALIDO,
-            )
+            registro = guardar_recusado(tipo=campos, erro=TEXTO_INVALIDO)
             if registro is None:
                 return 200, {"status": "duplicado"}
             return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
-        grupo = _pedido_de_status(payload, evento_id, campos)
-        if grupo is not None:
-            # Back to the pool before waiting: the writer needs a connection (32 waiting requests
-            # holding one each would starve it).
-            uow.rollback()
-            desfecho = gravacao_em_grupo.GRAVADOR_META.gravar(**grupo)
-        else:
-            desfecho = eventos_webhook.gravar_e_aplicar(
-                uow, origem="meta", evento_id=evento_id, tipo=campos, payload=payload
-            )
+        desfecho = gravacao_em_grupo.GRAVADOR_META.gravar_ou_aplicar(
+            uow,
+            _pedido_de_status(payload, evento_id, campos),
+            evento_id=evento_id,
+            tipo=campos,
+            payload=payload,
+        )
     return _resposta_do_desfecho(desfecho)
 
 
@@ -267,7 +252,7 @@ def _campos(payload: dict) -> str:
 
 def _pedido_de_status(payload: dict, evento_id: str, campos: str) -> dict | None:
     """The group writer's arguments for a status-only delivery (None for any other)."""
-    statuses = somente_status(payload) if GRUPO_LIGADO else None
+    statuses = somente_status(payload)
     if statuses is None:
         return None
     return {"evento_id": evento_id, "tipo": campos, "payload": payload, "dados": statuses}
@@ -289,7 +274,7 @@ def _status_sem_espera(corpo: bytes, assinatura: str | None) -> dict | None:
     (``config.em_cache``), the signature right and a well-formed status-only delivery. None
     sends the request down ``processar``, which answers every other case."""
     achado, segredo = config.em_cache("meta_app_secret")
-    if not achado or not segredo or len(corpo) > LIMITE_SEM_ESPERA:
+    if not achado or not segredo:
         return None
     if not _assinatura_valida(corpo, assinatura, segredo):
         return None
@@ -304,23 +289,16 @@ def _status_sem_espera(corpo: bytes, assinatura: str | None) -> dict | None:
 
 
 async def webhook_meta_post(request: Request) -> JSONResponse:
-    """Read at most 1 MB; a status-only delivery with a known app secret goes straight to the
-    group writer, anything else to ``processar`` in a worker thread."""
-    declarado = request.headers.get("content-length", "")
-    if declarado.isdigit() and int(declarado) > LIMITE_CORPO:
-        return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
-    corpo = bytearray()
-    async for pedaco in request.stream():
-        corpo += pedaco
-        if len(corpo) > LIMITE_CORPO:
-            return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
+    """At most 1 MB; a status-only delivery with a known app secret goes straight to the group
+    writer, anything else to ``processar`` in a worker thread (``webhooks.receber``)."""
     from services import gravacao_em_grupo  # imports this module
 
-    corpo, assinatura = bytes(corpo), request.headers.get("x-hub-signature-256")
-    grupo = _status_sem_espera(corpo, assinatura)
-    if grupo is not None:
-        desfecho = await gravacao_em_grupo.GRAVADOR_META.gravar_async(**grupo)
-        codigo, resposta = _resposta_do_desfecho(desfecho)
-    else:
-        codigo, resposta = await run_in_threadpool(processar, corpo, assinatura)
-    return JSONResponse(resposta, codigo)
+    return await webhooks.receber(
+        request,
+        limite=LIMITE_CORPO,
+        cabecalho="x-hub-signature-256",
+        sem_espera=_status_sem_espera,
+        gravar=gravacao_em_grupo.GRAVADOR_META.gravar_async,
+        resposta=_resposta_do_desfecho,
+        processar=processar,
+    )

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from db.uow import UnidadeDeTrabalho
+
+# Bodies up to this size may be decided on the event loop; larger ones (up to a route's limit)
+# are parsed in a worker thread.
+LIMITE_SEM_ESPERA = 65_536
 
 
 def corpo_legivel(corpo: bytes, segredo: str | None = None) -> str:
@@ -192,3 +200,34 @@ def marcar_erro(evento: int, erro: str) -> None:
     with UnidadeDeTrabalho() as uow:
         marcar_falha_transitoria(uow.session, evento, erro)
         uow.commit()
+
+
+async def receber(
+    request: Request,
+    *,
+    limite: int,
+    cabecalho: str,
+    sem_espera: Callable[[bytes, str | None], dict | None],
+    gravar: Callable[..., Awaitable[Any]],
+    resposta: Callable[[Any], tuple[int, dict]],
+    processar: Callable[[bytes, str | None], tuple[int, dict]],
+) -> JSONResponse:
+    """A webhook POST: at most ``limite`` bytes read (413 beyond). A body up to
+    LIMITE_SEM_ESPERA that ``sem_espera`` accepts (credential cached, a well-formed groupable
+    delivery: ``gravar``'s arguments) is handed to the group writer from the event loop and
+    answered by ``resposta``; anything else goes to ``processar`` in a worker thread."""
+    declarado = request.headers.get("content-length", "")
+    if declarado.isdigit() and int(declarado) > limite:
+        return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
+    lido = bytearray()
+    async for pedaco in request.stream():
+        lido += pedaco
+        if len(lido) > limite:
+            return JSONResponse({"erro": "corpo acima de 1 MB"}, 413)
+    corpo, credencial = bytes(lido), request.headers.get(cabecalho)
+    pedido = sem_espera(corpo, credencial) if len(corpo) <= LIMITE_SEM_ESPERA else None
+    if pedido is not None:
+        codigo, conteudo = resposta(await gravar(**pedido))
+    else:
+        codigo, conteudo = await run_in_threadpool(processar, corpo, credencial)
+    return JSONResponse(conteudo, codigo)
