@@ -18,9 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from db.uow import UnidadeDeTrabalho
@@ -62,11 +60,9 @@ def classificar(exc: Exception) -> tuple[str, bool]:
     """(reason to store, permanent?) for an exception raised while applying an event."""
     if isinstance(exc, hotmart_postback.EventoInvalido):
         return str(exc), True
-    if isinstance(exc, DBAPIError | psycopg.Error):
-        original = exc.orig if isinstance(exc, DBAPIError) else exc
-        if hotmart_postback._falha_de_dados(original):
-            primeira = str(original).splitlines()[0][:200] if original else type(exc).__name__
-            return f"valor inválido no evento: {primeira}", True
+    motivo = hotmart_postback.motivo_de_dados(exc)
+    if motivo is not None:
+        return motivo, True
     return f"{type(exc).__name__}: {exc}", False
 
 

@@ -63,11 +63,22 @@ def aplicar(session: Session, evento: dict) -> list[UUID]:
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError) as exc:
         raise EventoInvalido(f"valor com tipo inválido no evento ({type(exc).__name__})") from exc
     except (DBAPIError, psycopg.Error) as exc:
-        original = exc.orig if isinstance(exc, DBAPIError) else exc
-        if not _falha_de_dados(original):
+        motivo = motivo_de_dados(exc)
+        if motivo is None:
             raise
-        primeira = str(original).splitlines()[0][:200] if original else type(exc).__name__
-        raise EventoInvalido(f"valor inválido no evento: {primeira}") from exc
+        raise EventoInvalido(motivo) from exc
+
+
+def motivo_de_dados(exc: BaseException) -> str | None:
+    """The reason to keep when a database error was caused by a value of the event (a
+    permanent failure), else None."""
+    if not isinstance(exc, DBAPIError | psycopg.Error):
+        return None
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    if not _falha_de_dados(original):
+        return None
+    primeira = str(original).splitlines()[0][:200] if original else type(exc).__name__
+    return f"valor inválido no evento: {primeira}"
 
 
 def _falha_de_dados(erro: BaseException | None) -> bool:
