@@ -8,7 +8,7 @@ import sys
 import threading
 
 from db.engine import obter_engine
-from db.schema import aplicar_schema
+from db.schema import garantir_schema
 from db.uow import UnidadeDeTrabalho
 from services import usuarios
 
@@ -28,7 +28,7 @@ def preparar() -> int:
     with _lock:
         if _pronto is None:
             engine = obter_engine()
-            versao = aplicar_schema(engine)
+            versao = garantir_schema(engine)
             with UnidadeDeTrabalho(engine) as uow:
                 gerada = usuarios.garantir_admin_inicial(
                     uow.session, os.environ.get("TERCEIRIZA_ADMIN_PASSWORD") or None

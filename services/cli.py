@@ -14,7 +14,7 @@ import sys
 from sqlalchemy.exc import OperationalError
 
 from db.engine import DatabaseIndisponivel, motivo_seguro, obter_engine
-from db.schema import aplicar_schema
+from db.schema import aplicar_schema, garantir_schema
 from db.uow import UnidadeDeTrabalho
 from services import config
 from services.chatwoot_client import ChatwootErro
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     args = construir_parser().parse_args(argv)
     try:
         if args.comando != "migrate":
-            aplicar_schema(obter_engine())
+            garantir_schema(obter_engine())
         return args.func(args)
     except (config.ValorInvalido, ChaveSecretaErro, DatabaseIndisponivel, ValueError) as exc:
         print(f"Erro: {exc}", file=sys.stderr)

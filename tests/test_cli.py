@@ -185,3 +185,19 @@ def test_embedded_server_is_started_and_shared_by_a_second_process(tmp_path):
             break
         time.sleep(0.1)
     assert not postmaster.exists()
+
+
+def test_a_command_runs_while_the_app_holds_its_tables(banco):
+    """The app's writers keep tables locked in open transactions; a command must not need table
+    locks to start (re-running the schema's DDL did, and deadlocked against them in CI)."""
+    with banco.connect() as escritor:
+        escritor.execute(
+            text("LOCK TABLE alunos, progresso_aulas, configuracoes IN ROW EXCLUSIVE MODE")
+        )
+        # Waiting for a SHARE lock would fail after 3 s instead of hanging the test.
+        env = {**os.environ, "PGOPTIONS": "-c lock_timeout=3000"}
+        r = cli("config", "set", "disparo_max_por_aluno_dia", "10", env=env)
+        escritor.rollback()
+    assert r.returncode == 0, r.stderr
+    r = cli("config", "get", "disparo_max_por_aluno_dia")
+    assert r.stdout.strip() == "10"

@@ -195,3 +195,36 @@ def test_every_addition_in_schema_sql_says_why():
         and not (i + 1 < len(linhas) and "--" in linhas[i + 1] and linhas[i + 1].startswith(" "))
     ]
     assert sem_motivo == []
+
+
+def test_an_edited_schema_file_is_applied_at_start_and_only_then(engine, tmp_path, monkeypatch):
+    import db.schema as schema
+
+    editado = tmp_path / "schema.sql"
+    editado.write_text(
+        ARQUIVO_SCHEMA.read_text(encoding="utf-8")
+        + "\n-- test only\nCREATE TABLE IF NOT EXISTS teste_schema_editado (id INTEGER);\n",
+        encoding="utf-8",
+    )
+
+    def existe() -> bool:
+        with engine.connect() as conn:
+            return (
+                conn.execute(text("SELECT to_regclass('teste_schema_editado')")).scalar()
+                is not None
+            )
+
+    monkeypatch.setattr(schema, "ARQUIVO_SCHEMA", editado)
+    try:
+        assert schema.garantir_schema(engine) >= 1
+        assert existe()
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE teste_schema_editado"))
+        # The same text again: nothing re-run, so the dropped table stays dropped.
+        schema.garantir_schema(engine)
+        assert not existe()
+    finally:
+        monkeypatch.undo()
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS teste_schema_editado"))
+        aplicar_schema(engine)
