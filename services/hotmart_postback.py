@@ -235,14 +235,23 @@ def _carrinho(session: Session, evento_id: str, dados: dict, quando) -> None:
     pid = _produto(session, _exigir(dados.get("product"), dict, "data.product"))
     comprador = dados.get("buyer") or {}
     email = normalizar_email(comprador.get("email"))
+    # Someone anonymised on request (services.lgpd) leaves the cart without name, e-mail and
+    # phone: the product still counts it, nobody can be contacted or recognised through it.
     session.execute(
         text(
-            """
+            f"""
             INSERT INTO carrinhos_abandonados (evento_id, produto_id, aluno_id, nome, email,
                                                celular, hotmart_offer_code, criado_em)
             SELECT :evento_id, p.id, (SELECT a.id FROM alunos a WHERE lower(a.email) = :email),
-                   left(:nome, 255), :email, :celular, left(:oferta, 50), coalesce(:quando, now())
-              FROM produtos p WHERE p.hotmart_product_id = :pid
+                   CASE WHEN NOT x.anonimizado THEN left(:nome, 255) END,
+                   CASE WHEN NOT x.anonimizado THEN :email END,
+                   CASE WHEN NOT x.anonimizado THEN :celular END,
+                   left(:oferta, 50), coalesce(:quando, now())
+              FROM produtos p,
+                   LATERAL (SELECT EXISTS (SELECT 1 FROM lgpd_anonimizados d
+                                            WHERE d.hash_email = {espelho.sql_hash_email(":email")})
+                           ) AS x(anonimizado)
+             WHERE p.hotmart_product_id = :pid
             ON CONFLICT (evento_id) DO NOTHING
             """
         ),

@@ -759,6 +759,53 @@ def test_a_hotmart_sync_after_the_anonymisation_does_not_recreate_the_person(
         assert _onde_aparece(banco, vestigio) == {}, vestigio
 
 
+def test_a_cart_abandoned_after_the_anonymisation_keeps_no_name_email_or_phone(
+    titular, banco, cliente_app
+):
+    from services import config
+
+    _anonimizar(titular["maria"])
+    with UnidadeDeTrabalho() as uow:
+        config.definir(uow.session, "hotmart_hottok", "hottok-lgpd-teste")
+        uow.commit()
+
+    def carrinho(evento_id: str, email: str, nome: str, fone: str) -> None:
+        evento = {
+            "id": evento_id,
+            "event": "PURCHASE_OUT_OF_SHOPPING_CART",
+            "version": "2.0.0",
+            "data": {
+                "product": {"id": 9990001, "name": "Curso de Excel"},
+                "buyer": {"email": email, "name": nome, "phone": fone},
+                "offer": {"code": "oferta1"},
+            },
+        }
+        r = cliente_app.post(
+            "/webhooks/hotmart", headers={"X-HOTMART-HOTTOK": "hottok-lgpd-teste"}, json=evento
+        )
+        assert r.status_code == 200, r.text
+
+    # Hotmart still knows her: e-mail as she typed it at checkout.
+    carrinho("cart-maria-depois", "Maria.Jose@Exemplo.com", NOME, CELULAR[2:])
+    carrinho("cart-joana-depois", OUTRA_EMAIL, OUTRA_NOME, OUTRA_CELULAR[2:])
+    with banco.connect() as conn:
+        linhas = {
+            r.evento_id: r
+            for r in conn.execute(
+                text(
+                    "SELECT c.evento_id, c.nome, c.email, c.celular, p.hotmart_product_id "
+                    "FROM carrinhos_abandonados c JOIN produtos p ON p.id = c.produto_id "
+                    "WHERE c.evento_id LIKE '%-depois'"
+                )
+            )
+        }
+    maria, joana = linhas["cart-maria-depois"], linhas["cart-joana-depois"]
+    assert (maria.nome, maria.email, maria.celular) == (None, None, None)
+    assert maria.hotmart_product_id == 9990001  # still counted for the product
+    assert (joana.nome, joana.email) == (OUTRA_NOME, OUTRA_EMAIL)
+    assert joana.celular == OUTRA_CELULAR
+
+
 # ---- page ------------------------------------------------------------------------------------
 
 
