@@ -184,14 +184,24 @@ def reprocessar(
 def executar_reprocessamento(
     *, iniciado_por: str | None, limite: int = LIMITE_PADRAO, observador=None
 ):
-    """Reprocess as the 'webhooks_reprocessar' job (cron, CLI): one run at a time."""
-    from services import jobs
+    """Reprocess as the 'webhooks_reprocessar' job (cron, CLI): one run at a time. The same
+    run deletes Meta statuses parked for longer than their retention
+    (``estacionados_expirados`` in the result)."""
+    from services import jobs, whatsapp_status
 
     if limite < 1:
         raise ValueError("o limite precisa ser um número inteiro maior que zero.")
+
+    def executar(execucao: jobs.ExecucaoJob) -> dict[str, int]:
+        resultado = reprocessar(limite=limite, progresso=execucao.progresso)
+        with UnidadeDeTrabalho() as uow:
+            resultado["estacionados_expirados"] = whatsapp_status.expirar_estacionados(uow.session)
+            uow.commit()
+        return resultado
+
     return jobs.executar(
         "webhooks_reprocessar",
-        lambda e: reprocessar(limite=limite, progresso=e.progresso),
+        executar,
         iniciado_por=iniciado_por,
         parametros={"limite": limite},
         observador=observador,

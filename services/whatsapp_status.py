@@ -18,6 +18,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 STATUS_CONHECIDOS = ("sent", "delivered", "read", "failed")
+# A parked status waits for our own insert of the send, which comes seconds after Meta accepted
+# it. One still unclaimed after this long belongs to a message this app did not send (an agent
+# writing from Chatwoot on the same number) or to a batch whose worker died before logging it;
+# Meta's own redelivery of a webhook gives up after 7 days as well.
+RETENCAO_ESTACIONADOS = "7 days"
 
 _ATUALIZAR = """
 WITH s AS (
@@ -156,3 +161,14 @@ def aplicar_estacionados_varios(session: Session, wamids: list[str]) -> int:
         return 0
     statuses = [{**linha, "ocorrido_em": linha["ocorrido_em"].isoformat()} for linha in linhas]
     return session.execute(text(_ATUALIZAR), {"statuses": json.dumps(statuses)}).rowcount or 0
+
+
+def expirar_estacionados(session: Session) -> int:
+    """Delete the parked statuses nobody claimed within RETENCAO_ESTACIONADOS; return how many."""
+    return (
+        session.execute(
+            text("DELETE FROM status_pendentes WHERE recebido_em < now() - CAST(:r AS interval)"),
+            {"r": RETENCAO_ESTACIONADOS},
+        ).rowcount
+        or 0
+    )

@@ -235,6 +235,34 @@ def test_a_status_before_its_log_row_is_parked_then_applied(cliente_app, meta_co
     assert _um(meta_config, "SELECT count(*) AS n FROM status_pendentes").n == 0
 
 
+def test_statuses_parked_for_a_week_are_deleted_by_the_reprocessing_run(cliente_app, meta_config):
+    """Statuses of messages this app never sent (an agent writing from Chatwoot on the same
+    number) would otherwise pile up in status_pendentes forever."""
+    from tests.test_cli import cli
+
+    antigo, recente = f"wamid.{uuid.uuid4().hex}", f"wamid.{uuid.uuid4().hex}"
+    for wamid in (antigo, recente):
+        postar(cliente_app, _status(wamid, "delivered", 1_780_000_000))
+        postar(cliente_app, _status(wamid, "read", 1_780_000_060))
+    with meta_config.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE status_pendentes SET recebido_em = now() - interval '8 days' "
+                "WHERE mensagem_id_whatsapp = :w"
+            ),
+            {"w": antigo},
+        )
+    r = cli("webhooks", "reprocessar")
+    assert r.returncode == 0, r.stderr
+    assert "estacionados_expirados=2" in r.stdout
+    restantes = "SELECT DISTINCT mensagem_id_whatsapp AS w FROM status_pendentes"
+    with meta_config.connect() as conn:
+        assert list(conn.execute(text(restantes)).scalars()) == [recente]
+    # A run with nothing old enough deletes nothing.
+    r = cli("webhooks", "reprocessar")
+    assert "estacionados_expirados=0" in r.stdout
+
+
 # ---- inbound and templates -------------------------------------------------------------
 
 
