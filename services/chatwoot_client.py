@@ -197,6 +197,8 @@ class ChatwootClient:
         resposta = self._com_retentativas(enviar, rotulo, idempotente)
         if not resposta.is_success:
             raise self._erro(resposta, rotulo)
+        if metodo == "DELETE":
+            return None  # `head :ok`: no body
         try:
             return resposta.json()
         except ValueError:
@@ -512,6 +514,20 @@ class ChatwootClient:
             "show_on_sidebar": show_on_sidebar,
         }
         return self._chamar("POST", "/labels", corpo=corpo, idempotente=False)
+
+    def renomear_label(self, label_id: int, title: str) -> dict[str, Any]:
+        """PATCH /labels/{id} with a new title; Chatwoot then re-tags the contacts and
+        conversations holding the old one in a background job."""
+        return self._chamar("PATCH", f"/labels/{int(label_id)}", corpo={"title": title})
+
+    def apagar_label(self, label_id: int) -> None:
+        """DELETE /labels/{id}; Chatwoot then removes the title from contacts and conversations
+        in a background job. An id already gone is not an error."""
+        try:
+            self._chamar("DELETE", f"/labels/{int(label_id)}")
+        except ChatwootErro as erro:
+            if erro.status != 404:
+                raise
 
     def garantir_label(
         self, title: str, color: str, description: str | None = None

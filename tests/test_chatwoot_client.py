@@ -322,6 +322,31 @@ def test_labels_da_conta(cenario):
     assert invalida.value.detalhe == "Title is invalid"
 
 
+def test_renomear_e_apagar_label_retitulam_os_contatos(cenario):
+    with cenario() as (app, cw, _):
+        vip = cw.criar_label("vip", "#ff0000")
+        lead = cw.criar_label("lead", "#00ff00")
+        contato = cw.upsert_contato(
+            identifier="a1", nome="Ana", email="ana@example.com", telefone_e164=None
+        )
+        cw.definir_labels_do_contato(contato["id"], ["vip", "lead", "outra"])
+        renomeada = cw.renomear_label(vip["id"], "cliente_vip")
+        depois_do_patch = cw.labels_do_contato(contato["id"])
+        with pytest.raises(ChatwootErro) as duplicada:
+            cw.renomear_label(lead["id"], "Cliente_VIP")
+        cw.apagar_label(lead["id"])
+        cw.apagar_label(lead["id"])  # already gone: not an error
+        with pytest.raises(ChatwootErro) as inexistente:
+            cw.renomear_label(lead["id"], "novo")
+        titulos = [rotulo["title"] for rotulo in cw.listar_labels()]
+        finais = cw.labels_do_contato(contato["id"])
+    assert renomeada["id"] == vip["id"] and renomeada["title"] == "cliente_vip"
+    assert depois_do_patch == ["lead", "outra", "cliente_vip"]
+    assert duplicada.value.duplicado and inexistente.value.status == 404
+    assert titulos == ["cliente_vip"]
+    assert finais == ["outra", "cliente_vip"]
+
+
 # --- retries and errors --------------------------------------------------------------------
 
 

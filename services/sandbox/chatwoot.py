@@ -1,7 +1,8 @@
 """Chatwoot Application API sandbox: contacts, labels and contact labels (shared/reference B).
 
 Start it alone with `python -m services.sandbox.chatwoot --port 8603`. Tests drive it through
-`app.state`: `conta` (the data), `adicionar_label_no_contato`, `abrir_conversa`, `requisicoes`,
+`app.state`: `conta` (the data; `adiar_tarefas`/`executar_tarefas` hold back the re-tagging
+after a label rename or delete), `adicionar_label_no_contato`, `abrir_conversa`, `requisicoes`,
 `reiniciar_limite` and `falhas` (scripted faults, as in the Hotmart sandbox).
 """
 
@@ -150,6 +151,10 @@ class Conta:
         self.labels_contato: dict[int, list[str]] = {}
         self.conversas: dict[int, dict[str, Any]] = {}
         self.descartar_labels_desconhecidas = False
+        # Label rename/delete re-tag contacts in a background job upstream; when set, that work
+        # waits here until `executar_tarefas()` (tests of the lag), else it runs at once.
+        self.adiar_tarefas = False
+        self._tarefas: list[Callable[[], None]] = []
         self._ids = {"contato": itertools.count(1), "label": itertools.count(1)}
         self._ids |= {"conversa": itertools.count(1), "mensagem": itertools.count(1)}
         self._ids["atividade"] = itertools.count(1)
@@ -330,9 +335,8 @@ class Conta:
 
     # --- labels ------------------------------------------------------------------------------
 
-    def criar_label(self, corpo: dict[str, Any]) -> dict[str, Any]:
-        """POST /labels: title lower-cased, then presence, format and uniqueness."""
-        dados = corpo.get("label") if isinstance(corpo.get("label"), dict) else corpo
+    def _titulo_valido(self, dados: dict[str, Any], *, exceto: int | None = None) -> str:
+        """The Label model's validation: title lower-cased, then presence, format, uniqueness."""
         titulo = dados.get("title")
         titulo = str(titulo).lower() if titulo not in (None, "") else None
         erros = []
@@ -340,11 +344,17 @@ class Conta:
             erros.append(("title", "Title must not be blank"))
         if not titulo_aceito(titulo or ""):
             erros.append(("title", "Title is invalid"))
+        if titulo and any(r["title"] == titulo and r["id"] != exceto for r in self.labels.values()):
+            erros.append(("title", "Title has already been taken"))
+        if erros:
+            raise _invalido(erros)
+        return titulo
+
+    def criar_label(self, corpo: dict[str, Any]) -> dict[str, Any]:
+        """POST /labels: title lower-cased, then presence, format and uniqueness."""
+        dados = corpo.get("label") if isinstance(corpo.get("label"), dict) else corpo
         with self.lock:
-            if titulo and any(rotulo["title"] == titulo for rotulo in self.labels.values()):
-                erros.append(("title", "Title has already been taken"))
-            if erros:
-                raise _invalido(erros)
+            titulo = self._titulo_valido(dados)
             label_id = next(self._ids["label"])
             sidebar = dados.get("show_on_sidebar")
             label = {
@@ -356,6 +366,58 @@ class Conta:
             }
             self.labels[label_id] = label
             return label
+
+    def label(self, label_id: int) -> dict[str, Any]:
+        with self.lock:
+            if label_id not in self.labels:
+                raise _erro(404, "Resource could not be found")
+            return self.labels[label_id]
+
+    def atualizar_label(self, label_id: int, corpo: dict[str, Any]) -> dict[str, Any]:
+        """PATCH /labels/{id}: a new title re-tags the contacts holding the old one
+        (Labels::UpdateService, a background job upstream)."""
+        dados = corpo.get("label") if isinstance(corpo.get("label"), dict) else corpo
+        with self.lock:
+            label = self.label(label_id)
+            antigo = label["title"]
+            if "title" in dados:
+                label["title"] = self._titulo_valido(dados, exceto=label_id)
+            if dados.get("color"):
+                label["color"] = dados["color"]
+            novo = label["title"]
+            if novo != antigo:
+                self._tarefa(lambda: self._retitular(antigo, novo))
+            return dict(label)
+
+    def apagar_label(self, label_id: int) -> None:
+        """DELETE /labels/{id}: contacts lose the title (Labels::DestroyService, a job upstream)."""
+        with self.lock:
+            titulo = self.label(label_id)["title"]
+            del self.labels[label_id]
+            self._tarefa(lambda: self._retitular(titulo, None))
+
+    def _retitular(self, antigo: str, novo: str | None) -> None:
+        """`label_list - [antigo] + [novo]` on every contact holding `antigo`."""
+        for contato_id, titulos in self.labels_contato.items():
+            if antigo in titulos:
+                restantes = [t for t in titulos if t != antigo]
+                if novo is not None and novo not in restantes:
+                    restantes.append(novo)
+                self.labels_contato[contato_id] = restantes
+
+    def _tarefa(self, tarefa: Callable[[], None]) -> None:
+        if self.adiar_tarefas:
+            self._tarefas.append(tarefa)
+        else:
+            tarefa()
+
+    def executar_tarefas(self) -> int:
+        """Run the background work left waiting by `adiar_tarefas` (test control)."""
+        with self.lock:
+            tarefas, self._tarefas = self._tarefas, []
+            for tarefa in tarefas:
+                tarefa()
+            return len(tarefas)
 
     def definir_labels(self, contato_id: int, valores: Any) -> list[str]:
         """POST /contacts/{id}/labels: the posted list REPLACES the contact's labels.
@@ -521,6 +583,13 @@ def _labels(conta: Conta, metodo: str, _p: QueryParams, _c: dict, corpo: Any) ->
         return {"payload": [dict(rotulo) for rotulo in conta.labels.values()]}
 
 
+def _label(conta: Conta, metodo: str, _p: QueryParams, caminho: dict, corpo: Any) -> Any:
+    if metodo == "DELETE":
+        conta.apagar_label(caminho["label_id"])
+        return None  # `head :ok`
+    return conta.atualizar_label(caminho["label_id"], corpo)
+
+
 def _mensagens(conta: Conta, _m: str, _p: QueryParams, caminho: dict, corpo: Any) -> Any:
     return conta.criar_mensagem(caminho["conversation_id"], corpo)
 
@@ -547,6 +616,8 @@ def _api(funcao: Callable[..., Any]) -> Callable:
             )
         except ErroChatwoot as erro:
             return erro.resposta()
+        if resultado is None:
+            return Response(status_code=200)
         return JSONResponse(resultado)
 
     return endpoint
@@ -605,6 +676,7 @@ def criar_app(
         Route(f"{CONTATO}/labels", _api(_labels_contato), methods=["GET", "POST"]),
         Route(f"{CONTATO}/conversations", _api(_conversas), methods=["GET"]),
         Route(f"{PREFIXO}/labels", _api(_labels), methods=["GET", "POST"]),
+        Route(f"{PREFIXO}/labels/{{label_id:int}}", _api(_label), methods=["PATCH", "DELETE"]),
         Route(f"{CONVERSA}/messages", _api(_mensagens), methods=["POST"]),
     ]
     app = Starlette(routes=rotas, exception_handlers={404: _nao_encontrado, 405: _nao_encontrado})
