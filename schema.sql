@@ -649,6 +649,20 @@ BEGIN
     END IF;
 END $$;
 
+-- ---- Version 11: tag renames carried to Chatwoot ---------------------------------------------
+
+-- The label key of a tag's former name (services.alunos.editar_tag). The Chatwoot sync renames
+-- that account label (pendente) and reads the old title on contacts as the renamed tag, so the
+-- old name never comes back from Chatwoot as a new tag (services.chatwoot_labels).
+CREATE TABLE IF NOT EXISTS chatwoot_tags_renomeadas (
+    chave_antiga TEXT PRIMARY KEY,
+    tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+    pendente BOOLEAN NOT NULL DEFAULT true, -- the old account label is still to be renamed
+    criado_em TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+CREATE INDEX IF NOT EXISTS ix_chatwoot_tags_renomeadas_tag_id
+    ON chatwoot_tags_renomeadas (tag_id); -- FK
+
 -- Current schema version (bump when an addition lands).
-INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10)
+INSERT INTO schema_versao (versao) VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11)
     ON CONFLICT (versao) DO NOTHING;

@@ -352,6 +352,10 @@ def _aba_tags() -> None:
         nomes = {t.id: t.nome or f"Tag {t.id}" for t in catalogo}
         with direita:
             st.markdown("**Editar tag**")
+            st.caption(
+                "Os alunos mantêm a tag. Um novo nome também renomeia a label no Chatwoot "
+                "na próxima sincronização."
+            )
             alvo = st.selectbox("Tag", list(nomes), format_func=nomes.get, key="tag_editar_alvo")
             atual = next(t for t in catalogo if t.id == alvo)
             with st.form("form_editar_tag"):

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.auditoria import registrar
+from services.chatwoot_labels import chave_label
 
 LIMITE_BUSCA = 50
 LIMITE_TRANSACOES = 200
@@ -529,6 +530,17 @@ def editar_tag(
         text("UPDATE tags SET nome = :n, cor_hex = :c WHERE id = :t"),
         {"n": nome, "c": cor, "t": tag_id},
     )
+    antiga = chave_label(atual.nome)
+    if antiga is not None and antiga != chave_label(nome):
+        # For the next Chatwoot sync: rename the old label instead of importing it as a new tag.
+        session.execute(
+            text(
+                "INSERT INTO chatwoot_tags_renomeadas (chave_antiga, tag_id) VALUES (:k, :t) "
+                "ON CONFLICT (chave_antiga) DO UPDATE SET tag_id = EXCLUDED.tag_id, "
+                "pendente = true, criado_em = now()"
+            ),
+            {"k": antiga, "t": tag_id},
+        )
     registrar(
         session,
         usuario=usuario,

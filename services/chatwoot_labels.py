@@ -70,11 +70,21 @@ class Catalogo:
     chave_da_tag: dict[int, str] = field(default_factory=dict)  # tag id → key
     tag_da_chave: dict[str, int] = field(default_factory=dict)  # key → canonical tag (lowest id)
     titulo_da_chave: dict[str, str] = field(default_factory=dict)  # key → title on contacts
+    apelidos: dict[str, str] = field(default_factory=dict)  # former key of a renamed tag → key
 
     def gerenciada(self, titulo: str) -> str | None:
-        """The key of a title when a tag stands for it, else None (the title is left alone)."""
+        """The key of a title when a tag stands for it (under its name or a former one), else
+        None (the title is left alone)."""
         chave = chave_label(titulo)
+        if chave in self.tag_da_chave:
+            return chave
+        chave = self.apelidos.get(chave or "")
         return chave if chave in self.tag_da_chave else None
+
+    def antiga(self, titulo: str) -> bool:
+        """Whether a title names a renamed tag by its former name (rewritten on the contact)."""
+        chave = chave_label(titulo)
+        return chave not in self.tag_da_chave and self.gerenciada(titulo) is not None
 
     def chaves(self, titulos: Iterable[str]) -> set[str]:
         """The managed keys among these titles."""
@@ -102,6 +112,10 @@ def _criar_tags(representantes: dict[str, dict[str, Any]], contagem: dict[str, A
         uow.session.execute(text("LOCK TABLE tags IN SHARE ROW EXCLUSIVE MODE"))
         tags = [tuple(t) for t in uow.session.execute(text("SELECT id, nome, cor_hex FROM tags"))]
         existentes = {chave_label(nome) for _, nome, _ in tags}
+        # A tag renamed since this sync read the renames: its former label is carried next time.
+        existentes |= set(
+            uow.session.execute(text("SELECT chave_antiga FROM chatwoot_tags_renomeadas")).scalars()
+        )
         novas = []
         for chave, label in sorted(representantes.items()):
             if chave in existentes:
@@ -126,12 +140,90 @@ def _criar_tags(representantes: dict[str, dict[str, Any]], contagem: dict[str, A
     return tags
 
 
-def sincronizar_catalogo(cliente: ChatwootClient, contagem: dict[str, Any]) -> Catalogo:
-    """A tag for every Chatwoot label that has none, then a label for every tag that has none.
+def _levar_renomeacoes(
+    cliente: ChatwootClient, labels: list[dict[str, Any]], contagem: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Carry tag renames (``chatwoot_tags_renomeadas``) to the account's labels.
 
-    Adds to ``contagem["tags_criadas"]`` and ``contagem["labels_criadas"]``.
+    A pending rename renames the label of the former name to the new one (Chatwoot then re-tags
+    its contacts and conversations in a background job), or deletes it when the new name has a
+    label already. A rename stays on record as an alias, so a contact still holding the former
+    title reads as holding the tag; it is dropped when a tag takes that name again, or when the
+    label of the former name shows up again after it was carried (someone created it anew in
+    Chatwoot: it becomes a tag of its own). Returns the labels now and the aliases
+    {former key: tag id}.
     """
-    representantes = _representantes(cliente.listar_labels())
+    with UnidadeDeTrabalho() as uow:
+        renomeacoes = uow.session.execute(
+            text(
+                "SELECT r.chave_antiga, r.tag_id, r.pendente, r.criado_em, t.nome "
+                "FROM chatwoot_tags_renomeadas r JOIN tags t ON t.id = r.tag_id "
+                "ORDER BY r.criado_em, r.chave_antiga"
+            )
+        ).all()
+        nomes = uow.session.execute(text("SELECT nome FROM tags")).scalars().all()
+    if not renomeacoes:
+        return labels, {}
+    chaves_das_tags = {chave_label(nome) for nome in nomes} - {None}
+    por_chave: dict[str | None, list[dict[str, Any]]] = {}
+    for label in sorted(labels, key=lambda rotulo: rotulo.get("id") or 0):
+        por_chave.setdefault(chave_label(str(label.get("title") or "")), []).append(label)
+    for chave, grupo in por_chave.items():  # the representative first: the one renamed
+        if chave is not None:
+            primeiro = _representantes(grupo)[chave]
+            grupo.remove(primeiro)
+            grupo.insert(0, primeiro)
+    apelidos: dict[str, int] = {}
+    descartadas, levadas = [], []
+    mudou = False
+    for r in renomeacoes:
+        antigas = por_chave.get(r.chave_antiga, [])
+        nova = chave_label(r.nome)
+        if nova is None or r.chave_antiga in chaves_das_tags or (not r.pendente and antigas):
+            descartadas.append(r)
+            continue
+        if r.pendente:
+            mudou = mudou or bool(antigas)
+            for i, label in enumerate(antigas):
+                if i == 0 and nova not in por_chave:
+                    try:
+                        por_chave[nova] = [cliente.renomear_label(label["id"], nova)]
+                        contagem["labels_renomeadas"] += 1
+                        continue
+                    except ChatwootErro as erro:
+                        if not erro.duplicado:  # else created meanwhile: this one goes
+                            raise
+                cliente.apagar_label(label["id"])
+                contagem["labels_removidas"] += 1
+            por_chave.pop(r.chave_antiga, None)
+            levadas.append(r)
+        apelidos[r.chave_antiga] = r.tag_id
+    with UnidadeDeTrabalho() as uow:
+        # Only the rows as read: a rename made meanwhile is carried by the next sync.
+        for sql, linhas in (
+            ("DELETE FROM chatwoot_tags_renomeadas", descartadas),
+            ("UPDATE chatwoot_tags_renomeadas SET pendente = false", levadas),
+        ):
+            if linhas:
+                uow.session.execute(
+                    text(f"{sql} WHERE chave_antiga = :k AND criado_em = :c"),
+                    [{"k": r.chave_antiga, "c": r.criado_em} for r in linhas],
+                )
+        uow.commit()
+    if mudou:
+        labels = cliente.listar_labels()  # after a rename or delete: as Chatwoot has them now
+    return labels, apelidos
+
+
+def sincronizar_catalogo(cliente: ChatwootClient, contagem: dict[str, Any]) -> Catalogo:
+    """Tag renames carried to their labels, a tag for every Chatwoot label that has none, then
+    a label for every tag that has none.
+
+    Adds to ``contagem``'s ``labels_renomeadas``, ``labels_removidas``, ``tags_criadas`` and
+    ``labels_criadas``.
+    """
+    labels, apelidos = _levar_renomeacoes(cliente, cliente.listar_labels(), contagem)
+    representantes = {k: r for k, r in _representantes(labels).items() if k not in apelidos}
     tags = _criar_tags(representantes, contagem)
     catalogo = Catalogo(titulo_da_chave={k: r["title"] for k, r in representantes.items()})
     cores: dict[str, str] = {}
@@ -157,4 +249,9 @@ def sincronizar_catalogo(cliente: ChatwootClient, contagem: dict[str, Any]) -> C
     if relistar:
         for chave, label in _representantes(cliente.listar_labels()).items():
             catalogo.titulo_da_chave.setdefault(chave, label["title"])
+    catalogo.apelidos = {
+        antiga: catalogo.chave_da_tag[tag_id]
+        for antiga, tag_id in apelidos.items()
+        if tag_id in catalogo.chave_da_tag
+    }
     return catalogo

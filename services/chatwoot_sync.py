@@ -45,6 +45,8 @@ CONTAGENS = (
     "contatos_criados",
     "contatos_atualizados",
     "labels_criadas",
+    "labels_renomeadas",
+    "labels_removidas",
     "tags_criadas",
     "alunos_tags_adicionadas",
     "alunos_tags_removidas",
@@ -233,12 +235,20 @@ class _Sincronizacao:
         deles = catalogo.chaves(atuais)
         resultado = mesclar_labels(base, nossas, deles)
         finais = atuais
-        if resultado != deles:
+        # A renamed tag's former title is rewritten as its title now (Chatwoot's own re-tagging
+        # after the label rename runs in the background, maybe after this read).
+        antigas = {t for t in atuais if catalogo.antiga(t)}
+        if resultado != deles or antigas:
             # Titles no tag stands for pass through untouched; managed ones follow the merge.
             mantidas = [
-                t for t in atuais if (k := catalogo.gerenciada(t)) is None or k in resultado
+                t
+                for t in atuais
+                if t not in antigas and ((k := catalogo.gerenciada(t)) is None or k in resultado)
             ]
-            novas = [catalogo.titulo_da_chave.get(k, k) for k in sorted(resultado - deles)]
+            novas = [
+                catalogo.titulo_da_chave.get(k, k)
+                for k in sorted(resultado - catalogo.chaves(mantidas))
+            ]
             invalidas = [t for t in mantidas if not titulo_valido(t) or t != t.lower()]
             if invalidas:  # the client refuses to post them, and dropping them would lose them
                 raise _AlunoPulado(f"labels que não podemos regravar no contato: {invalidas}")

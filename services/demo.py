@@ -48,6 +48,7 @@ TABELAS_DEMO = (
     "ofertas",
     "produtos",
     "alunos",
+    "chatwoot_tags_renomeadas",
     "tags",
     "eventos_webhook",
 )

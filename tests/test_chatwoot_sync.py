@@ -339,6 +339,155 @@ def test_segunda_sync_nao_muda_nada(banco, chatwoot, ana):
             assert resultado[chave] == 0, chave
 
 
+# --- tag renames -------------------------------------------------------------------------------
+
+
+def _renomear(tag_id, nome) -> None:
+    """An admin renames the tag in Configurações › Tags."""
+    with UnidadeDeTrabalho() as uow:
+        assert alunos.editar_tag(
+            uow.session, tag_id=tag_id, nome=nome, cor_hex="#0F766E", usuario="admin1"
+        )
+        uow.commit()
+
+
+def _titulos_da_conta(app) -> list[str]:
+    return sorted(r["title"] for r in app.state.conta.labels.values())
+
+
+@pytest.mark.parametrize("atraso", [False, True], ids=["retag-imediato", "retag-atrasado"])
+def test_tag_renomeada_renomeia_a_label_e_o_nome_antigo_nao_volta_como_tag(
+    banco, chatwoot, ana, atraso
+):
+    """Chatwoot re-tags contacts after a label rename in a background job: the sync must not
+    depend on it having run."""
+    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+    vip = fab.tag(banco, "VIP")
+    _marcar(ana, vip)
+    _marcar(bia, vip)
+    with chatwoot() as (app, cw):
+        sync.sincronizar_chatwoot(cw)
+        vip_id = _label_da_conta(app, "vip")["id"]
+        app.state.conta.adiar_tarefas = atraso
+        _renomear(vip, "Cliente VIP")
+        resultado = sync.sincronizar_chatwoot(cw)
+        assert _titulos_da_conta(app) == ["cliente_vip"]
+        assert _label_da_conta(app, "cliente_vip")["id"] == vip_id  # renamed, not recreated
+        assert _labels(app, ana) == _labels(app, bia) == {"cliente_vip"}
+        app.state.conta.executar_tarefas()
+        assert _labels(app, ana) == _labels(app, bia) == {"cliente_vip"}
+        app.state.requisicoes.clear()
+        outra = sync.sincronizar_chatwoot(cw)
+        assert [r for r in app.state.requisicoes if r.startswith(("POST", "PATCH", "DELETE"))] == []
+    assert resultado["labels_renomeadas"] == 1 and resultado["tags_criadas"] == 0
+    assert resultado["alunos_tags_removidas"] == 0
+    assert _catalogo(banco) == {"Cliente VIP": "#0F766E"}
+    assert _tags_do_aluno(banco, ana) == _tags_do_aluno(banco, bia) == {"Cliente VIP"}
+    assert _base(banco, ana) == ["cliente_vip"]
+    assert all(outra[chave] == 0 for chave in sync.CONTAGENS if chave != "alunos_processados")
+
+
+def test_contato_ainda_com_o_titulo_antigo_continua_com_a_tag(banco, chatwoot, ana):
+    """A contact (re)tagged with the former title after the rename, e.g. by an automation
+    still using it, reads as holding the renamed tag and is rewritten with its title now."""
+    vip = fab.tag(banco, "VIP")
+    _marcar(ana, vip)
+    with chatwoot() as (app, cw):
+        sync.sincronizar_chatwoot(cw)
+        _renomear(vip, "Cliente VIP")
+        sync.sincronizar_chatwoot(cw)
+        _definir_no_chatwoot(app, ana, ["vip"])  # a bare title now: no account label has it
+        resultado = sync.sincronizar_chatwoot(cw)
+        assert _labels(app, ana) == {"cliente_vip"}
+    assert _tags_do_aluno(banco, ana) == {"Cliente VIP"}
+    assert _catalogo(banco) == {"Cliente VIP": "#0F766E"}
+    assert resultado["contatos_escritos_no_chatwoot"] == 1
+    assert resultado["alunos_tags_removidas"] == resultado["tags_criadas"] == 0
+
+
+def test_renomeada_para_o_nome_de_outra_label_apaga_a_antiga(banco, chatwoot, ana):
+    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+    vip, premium = fab.tag(banco, "VIP"), fab.tag(banco, "Premium")
+    _marcar(ana, vip)
+    _marcar(bia, premium)
+    with chatwoot() as (app, cw):
+        sync.sincronizar_chatwoot(cw)
+        app.state.conta.adiar_tarefas = True  # Chatwoot's label destroy job has not run yet
+        _renomear(vip, "Premium!")  # same label key as Premium: one label
+        resultado = sync.sincronizar_chatwoot(cw)
+        assert _titulos_da_conta(app) == ["premium"]
+        assert _labels(app, ana) == _labels(app, bia) == {"premium"}
+        app.state.conta.executar_tarefas()
+        assert _labels(app, ana) == {"premium"}
+        sync.sincronizar_chatwoot(cw)
+    assert resultado["labels_removidas"] == 1 and resultado["tags_criadas"] == 0
+    assert set(_catalogo(banco)) == {"Premium!", "Premium"}
+    assert _tags_do_aluno(banco, ana) == {"Premium!"}
+    assert _tags_do_aluno(banco, bia) == {"Premium"}
+
+
+def test_label_com_o_nome_antigo_criada_depois_no_chatwoot_vira_tag_nova(banco, chatwoot, ana):
+    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+    vip, lead = fab.tag(banco, "VIP"), fab.tag(banco, "Lead")
+    _marcar(ana, vip)
+    _marcar(bia, lead)
+    with chatwoot() as (app, cw):
+        sync.sincronizar_chatwoot(cw)
+        _renomear(vip, "Cliente VIP")
+        sync.sincronizar_chatwoot(cw)
+        sync.sincronizar_chatwoot(cw)
+        # Weeks later an agent creates "vip" again, for another purpose, and tags Bia.
+        cw.criar_label("vip", "#FF0000")
+        _definir_no_chatwoot(app, bia, ["lead", "vip"])
+        resultado = sync.sincronizar_chatwoot(cw)
+        assert _labels(app, ana) == {"cliente_vip"}
+    assert resultado["tags_criadas"] == 1 and resultado["labels_renomeadas"] == 0
+    assert _catalogo(banco) == {"Cliente VIP": "#0F766E", "Lead": "#0F766E", "vip": "#FF0000"}
+    assert _tags_do_aluno(banco, ana) == {"Cliente VIP"}
+    assert _tags_do_aluno(banco, bia) == {"Lead", "vip"}
+
+
+def test_tag_renomeada_durante_a_sync_e_levada_na_seguinte(banco, chatwoot, ana, monkeypatch):
+    from services import chatwoot_labels
+
+    vip = fab.tag(banco, "VIP")
+    _marcar(ana, vip)
+    original = chatwoot_labels._levar_renomeacoes
+
+    def renomear_no_meio(*args):
+        resultado = original(*args)
+        _renomear(vip, "Cliente VIP")  # after the renames were read, before the tags are
+        return resultado
+
+    with chatwoot() as (app, cw):
+        sync.sincronizar_chatwoot(cw)
+        monkeypatch.setattr(chatwoot_labels, "_levar_renomeacoes", renomear_no_meio)
+        durante = sync.sincronizar_chatwoot(cw)
+        monkeypatch.setattr(chatwoot_labels, "_levar_renomeacoes", original)
+        seguinte = sync.sincronizar_chatwoot(cw)
+        assert _titulos_da_conta(app) == ["cliente_vip"] and _labels(app, ana) == {"cliente_vip"}
+    # The run that saw the new name created its label, so the next one removes the former one.
+    assert durante["tags_criadas"] == 0 and durante["labels_criadas"] == 1
+    assert seguinte["labels_removidas"] == 1
+    assert _catalogo(banco) == {"Cliente VIP": "#0F766E"}
+    assert _tags_do_aluno(banco, ana) == {"Cliente VIP"}
+
+
+def test_renomeada_e_desfeita_antes_da_sync_nao_mexe_no_chatwoot(banco, chatwoot, ana):
+    vip = fab.tag(banco, "VIP")
+    _marcar(ana, vip)
+    with chatwoot() as (app, cw):
+        sync.sincronizar_chatwoot(cw)
+        _renomear(vip, "Cliente VIP")
+        _renomear(vip, "VIP")
+        app.state.requisicoes.clear()
+        resultado = sync.sincronizar_chatwoot(cw)
+        assert [r for r in app.state.requisicoes if r.startswith(("POST", "PATCH", "DELETE"))] == []
+        assert _titulos_da_conta(app) == ["vip"] and _labels(app, ana) == {"vip"}
+    assert resultado["labels_renomeadas"] == resultado["labels_removidas"] == 0
+    assert _catalogo(banco) == {"VIP": "#0F766E"}
+
+
 def test_duas_tags_com_o_mesmo_titulo_sao_uma_label(banco, chatwoot, ana):
     """Lowest tag id is canonical: its colour makes the label, a label from Chatwoot adds it."""
     vip = fab.tag(banco, "VIP", "#111111")

@@ -114,6 +114,12 @@ def test_editing_renames_and_recolours_audited_and_students_keep_the_tag(turma, 
         )
         uow.commit()
     assert len(_auditoria(banco, "tag_editada")) == 2
+    # The former name's label key, for the next Chatwoot sync (a new case keeps the key).
+    with banco.connect() as conn:
+        renomeadas = conn.execute(
+            text("SELECT chave_antiga, tag_id, pendente FROM chatwoot_tags_renomeadas")
+        ).all()
+    assert [tuple(r) for r in renomeadas] == [("vip", vip, True)]
 
 
 @pytest.mark.parametrize(
