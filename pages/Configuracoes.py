@@ -356,6 +356,10 @@ def _aba_tags() -> None:
                 "Os alunos mantêm a tag. Um novo nome também renomeia a label no Chatwoot "
                 "na próxima sincronização."
             )
+            if "_tag_renomeada" in st.session_state:
+                # Set through the state, the selector shows the new name: with the same id
+                # selected, Streamlit's frontend would keep the old label on screen.
+                st.session_state["tag_editar_alvo"] = st.session_state.pop("_tag_renomeada")
             alvo = st.selectbox("Tag", list(nomes), format_func=nomes.get, key="tag_editar_alvo")
             atual = next(t for t in catalogo if t.id == alvo)
             with st.form("form_editar_tag"):
@@ -389,6 +393,7 @@ def _aba_tags() -> None:
                 )
                 uow.commit()
             if mudou:
+                st.session_state["_tag_renomeada"] = alvo
                 _avisar_e_recarregar(f"Tag {literal(novo_nome.strip())} atualizada.")
             st.info("Nenhum valor foi alterado.")
     except alunos.AlunoInvalido as exc:

@@ -219,6 +219,27 @@ def test_admin_rotates_a_token_and_sees_it_masked(app, pagina):
     assert app.cli("config", "get", "hotmart_hottok").strip() == mascara
 
 
+def test_admin_renames_a_tag_and_the_selector_shows_the_new_name(app, pagina):
+    page = pagina
+    _entrar(page, app.url, "admin", SENHA_ADMIN)
+    _ir(page, "Configurações")
+    page.get_by_role("tab", name="Tags").click()
+    painel = page.get_by_role("tabpanel", name="Tags")
+    painel.get_by_role("textbox", name="Nome", exact=True).fill("Aluno VIP")
+    painel.get_by_role("button", name="Criar tag").click()
+    expect(page.get_by_text("Tag Aluno VIP criada.")).to_be_visible()
+    page.get_by_role("tab", name="Tags").click()
+    painel.get_by_role("textbox", name="Novo nome").fill("Aluno Ouro")
+    painel.get_by_role("button", name="Salvar tag").click()
+    expect(page.get_by_text("Tag Aluno Ouro atualizada.")).to_be_visible()
+    page.get_by_role("tab", name="Tags").click()
+    # The selector of the tag being edited shows its new name, not the one it had.
+    expect(painel.get_by_role("combobox", name="Tag")).to_have_value("Aluno Ouro")
+    _foto(page, "05b-admin-tag-renomeada")
+    linhas = app.consultar("SELECT chave_antiga, pendente FROM chatwoot_tags_renomeadas")
+    assert [tuple(linha.values()) for linha in linhas] == [("aluno_vip", True)]
+
+
 def test_gestor_sees_the_charts_on_home(app, pagina):
     page = pagina
     _entrar(page, app.url, "gestor.teste", SENHA)
