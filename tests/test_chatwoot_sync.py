@@ -118,6 +118,11 @@ def ana(banco):
     return fab.aluno(banco, "Ana Souza", "Ana.Souza@Example.com", celular="5511987654321")
 
 
+@pytest.fixture
+def bia(banco):
+    return fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+
+
 # --- app → Chatwoot ----------------------------------------------------------------------------
 
 
@@ -316,8 +321,7 @@ def test_mesclar_labels_funcao_pura():
 # --- idempotence, catalogue and selection ------------------------------------------------------
 
 
-def test_segunda_sync_nao_muda_nada(banco, chatwoot, ana):
-    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+def test_segunda_sync_nao_muda_nada(banco, chatwoot, ana, bia):
     vip, lead = fab.tag(banco, "VIP"), fab.tag(banco, "Lead")
     _marcar(ana, vip)
     _marcar(bia, lead)
@@ -357,11 +361,10 @@ def _titulos_da_conta(app) -> list[str]:
 
 @pytest.mark.parametrize("atraso", [False, True], ids=["retag-imediato", "retag-atrasado"])
 def test_tag_renomeada_renomeia_a_label_e_o_nome_antigo_nao_volta_como_tag(
-    banco, chatwoot, ana, atraso
+    banco, chatwoot, ana, atraso, bia
 ):
     """Chatwoot re-tags contacts after a label rename in a background job: the sync must not
     depend on it having run."""
-    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
     vip = fab.tag(banco, "VIP")
     _marcar(ana, vip)
     _marcar(bia, vip)
@@ -405,8 +408,7 @@ def test_contato_ainda_com_o_titulo_antigo_continua_com_a_tag(banco, chatwoot, a
     assert resultado["alunos_tags_removidas"] == resultado["tags_criadas"] == 0
 
 
-def test_renomeada_para_o_nome_de_outra_label_apaga_a_antiga(banco, chatwoot, ana):
-    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+def test_renomeada_para_o_nome_de_outra_label_apaga_a_antiga(banco, chatwoot, ana, bia):
     vip, premium = fab.tag(banco, "VIP"), fab.tag(banco, "Premium")
     _marcar(ana, vip)
     _marcar(bia, premium)
@@ -426,8 +428,7 @@ def test_renomeada_para_o_nome_de_outra_label_apaga_a_antiga(banco, chatwoot, an
     assert _tags_do_aluno(banco, bia) == {"Premium"}
 
 
-def test_label_com_o_nome_antigo_criada_depois_no_chatwoot_vira_tag_nova(banco, chatwoot, ana):
-    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+def test_label_com_o_nome_antigo_criada_depois_no_chatwoot_vira_tag_nova(banco, chatwoot, ana, bia):
     vip, lead = fab.tag(banco, "VIP"), fab.tag(banco, "Lead")
     _marcar(ana, vip)
     _marcar(bia, lead)
@@ -690,8 +691,7 @@ def test_uma_sync_por_vez(banco, chatwoot):
             sync.sincronizar_chatwoot(cw)
 
 
-def test_nota_privada_na_ultima_conversa(banco, chatwoot, ana):
-    bia = fab.aluno(banco, "Bia", "bia@example.com", celular="5511977776666")
+def test_nota_privada_na_ultima_conversa(banco, chatwoot, ana, bia):
     _marcar(ana, fab.tag(banco, "VIP"))
     with chatwoot() as (app, cw):
         sync.sincronizar_chatwoot(cw)
