@@ -118,13 +118,16 @@ def _marcar_linhas(page: Page, quantas: int) -> None:
     """Tick the 'Selecionar' checkbox of the first rows of the data editor. It is a canvas: click
     the row's first cell, then Space toggles it. Each tick reruns the page, which may take the
     focus away or swallow a key on a busy machine, so each row is ticked on its own, its effect
-    read back from the "Aprovar N" button, and tried again when nothing changed."""
+    read back from the "Aprovar N" button, and tried again when nothing changed (or when the grid
+    was being redrawn)."""
     grade = page.get_by_test_id("stDataFrame").first
-    expect(grade).to_be_visible()
     for linha in range(quantas):
         for _tentativa in range(4):
+            expect(grade).to_be_visible()
             caixa = grade.bounding_box()
-            assert caixa is not None
+            if caixa is None:  # the rerun replaced the grid between the two calls
+                page.wait_for_timeout(500)
+                continue
             page.mouse.click(caixa["x"] + 30, caixa["y"] + ALTURA_LINHA * (linha + 1.5))
             page.keyboard.press("Space")
             try:
