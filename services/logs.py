@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -102,6 +102,9 @@ class MensagemLog:
     erro_titulo: str | None
     texto_renderizado: str | None
     mensagem_id_whatsapp: str | None
+
+
+_CAMPOS_MENSAGEM = tuple(campo.name for campo in fields(MensagemLog))
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ def listar_mensagens(
     parametros["limite"] = max(1, min(int(limite), LIMITE_CSV))
     # The newest rows first (only what the filter needs is joined; the period's index drives
     # it), then their student, template and product; the total counted apart when needed.
-    linhas = session.execute(
+    resultado = session.execute(
         text(
             f"""
             WITH escolhidas AS (
@@ -224,14 +227,19 @@ def listar_mensagens(
             """
         ),
         parametros,
-    ).all()
+    )
+    if tuple(resultado.keys()) != _CAMPOS_MENSAGEM:  # MensagemLog is built positionally below
+        raise RuntimeError(f"colunas fora da ordem de MensagemLog: {list(resultado.keys())}")
+    linhas = resultado.all()
     if len(linhas) < parametros["limite"]:
         total = len(linhas)
     else:
         total = session.execute(
             text(f"SELECT count(*) {_ORIGEM} WHERE {onde}"), parametros
         ).scalar_one()
-    mensagens = [MensagemLog(**linha._mapping) for linha in linhas]
+    # Positional (the SELECT lists the fields in MensagemLog's order): building 10,000 rows of the
+    # CSV through a mapping per row took a quarter of the call (177 → 130 ms median at L).
+    mensagens = [MensagemLog(*linha) for linha in linhas]
     return PaginaMensagens(mensagens=mensagens, total=total)
 
 
