@@ -16,7 +16,6 @@ from services.cripto import ChaveSecretaErro
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576  # 1 MB; Hotmart postbacks are a few KB
 LIMITE_ID = 200  # eventos_webhook.evento_id; Hotmart's ids are UUIDs
-TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
 
 
 def _resposta(codigo: int, **corpo) -> tuple[int, dict]:
@@ -83,12 +82,11 @@ def processar(corpo: bytes, hottok_cabecalho: str | None) -> tuple[int, dict]:
             return _resposta(400, erro=f"o evento precisa de um campo id (texto até {LIMITE_ID})")
         tipo = payload.get("event")
         if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
-            registro = guardar_recusado(
-                evento_id=evento_id, tipo=tipo, payload=payload, erro=TEXTO_INVALIDO
+            return webhooks.resposta_texto_invalido(
+                guardar_recusado(
+                    evento_id=evento_id, tipo=tipo, payload=payload, erro=webhooks.TEXTO_INVALIDO
+                )
             )
-            if registro is None:
-                return _resposta(200, status="duplicado")
-            return _resposta(400, erro=TEXTO_INVALIDO, armazenado=True)
         desfecho = gravacao_em_grupo.GRAVADOR_HOTMART.gravar_ou_aplicar(
             uow,
             _pedido_de_compra(payload, evento_id, tipo),

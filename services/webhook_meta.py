@@ -21,7 +21,6 @@ from services.cripto import ChaveSecretaErro
 
 _log = logging.getLogger(__name__)
 LIMITE_CORPO = 1_048_576
-TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
 
 
 # ---- handshake ----------------------------------------------------------------------------
@@ -221,10 +220,9 @@ def processar(corpo: bytes, assinatura: str | None) -> tuple[int, dict]:
             return 400, {"erro": erro}
         campos = _campos(payload)
         if webhooks.texto_invalido(payload):  # kept raw; applying it would fail in PostgreSQL
-            registro = guardar_recusado(tipo=campos, erro=TEXTO_INVALIDO)
-            if registro is None:
-                return 200, {"status": "duplicado"}
-            return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
+            return webhooks.resposta_texto_invalido(
+                guardar_recusado(tipo=campos, erro=webhooks.TEXTO_INVALIDO)
+            )
         desfecho = gravacao_em_grupo.GRAVADOR_META.gravar_ou_aplicar(
             uow,
             _pedido_de_status(payload, evento_id, campos),

@@ -41,6 +41,18 @@ def texto_seguro(texto: str) -> str:
     return texto.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# The stored reason of an event kept raw because ``texto_invalido`` holds for it.
+TEXTO_INVALIDO = "texto com caractere nulo (\\u0000) ou inválido no evento"
+
+
+def resposta_texto_invalido(registro: int | None) -> tuple[int, dict]:
+    """The answer to an event kept raw with TEXTO_INVALIDO, given ``armazenar``'s row id: a
+    redelivery of one already stored is a duplicate; otherwise 400, saying it is stored."""
+    if registro is None:
+        return 200, {"status": "duplicado"}
+    return 400, {"erro": TEXTO_INVALIDO, "armazenado": True}
+
+
 def texto_invalido(valor: Any) -> bool:
     """True when a parsed JSON value holds a string (key or value) PostgreSQL cannot store:
     a NUL (\\u0000) or a lone surrogate (\\ud800)."""
