@@ -21,7 +21,7 @@ def aplicar_schema(engine: Engine) -> int:
     Always runs the whole file (``migrate``, tests, the benchmark's index rebuild). Its
     ``CREATE INDEX IF NOT EXISTS`` still takes a SHARE lock on every table, so on a database in
     use prefer :func:`garantir_schema`."""
-    return _aplicar(engine, sempre=True)
+    return _aplicar(engine, *_ler(), sempre=True)
 
 
 def garantir_schema(engine: Engine) -> int:
@@ -30,12 +30,12 @@ def garantir_schema(engine: Engine) -> int:
     Start-up of the app, workers and every CLI command use this: re-running the DDL takes table
     locks in the file's order while the app's writers take theirs in another order, which
     PostgreSQL resolves by killing one side ("deadlock detected")."""
-    _, marca = _ler()
+    ddl, marca = _ler()
     with engine.connect() as conn:
         versao = _versao_se_marcada(conn, marca)
     if versao is not None:
         return versao
-    return _aplicar(engine, sempre=False)
+    return _aplicar(engine, ddl, marca, sempre=False)
 
 
 def versao_schema(engine: Engine) -> int | None:
@@ -65,8 +65,7 @@ def _versao_se_marcada(conn: Connection, marca: str) -> int | None:
     return linha.versao if linha.marca == marca else None
 
 
-def _aplicar(engine: Engine, *, sempre: bool) -> int:
-    ddl, marca = _ler()
+def _aplicar(engine: Engine, ddl: str, marca: str, *, sempre: bool) -> int:
     with engine.begin() as conn:
         # Two processes starting together would otherwise race on CREATE ... IF NOT EXISTS.
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAVE_LOCK_SCHEMA})
